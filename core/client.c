@@ -1,0 +1,576 @@
+/* Client connections: reading request heads and bodies, answering in order, keepalive, timeouts,
+ * and gateway-made error responses. The upstream half of a request lives in upstream.c. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <http_parser.h>
+
+#include "log.h"
+#include "proxy-internal.h"
+
+static void parse_heads(struct lintel_client *c);
+static void client_free(struct lintel_client *c);
+
+static const struct lintel_config *client_cfg(const struct lintel_client *c)
+{
+    return c->req && c->req->ws ? c->req->ws->snap->cfg : c->worker->current->snap->cfg;
+}
+
+static struct timeval ms_tv(uint64_t ms)
+{
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+    return tv;
+}
+
+static void arm_timer(struct lintel_client *c, bool header, uint64_t ms)
+{
+    struct timeval tv = ms_tv(ms);
+    c->timer_is_header = header;
+    evtimer_add(c->timer, &tv);
+}
+
+/* ---- requests ---------------------------------------------------------------------------- */
+
+static struct lintel_request *request_new(struct lintel_client *c)
+{
+    struct lintel_arena *a = lintel_arena_new(8192);
+    if (!a)
+        return NULL;
+    struct lintel_request *req = lintel_arena_calloc(a, sizeof(*req));
+    if (!req) {
+        lintel_arena_free(a);
+        return NULL;
+    }
+    struct lintel_worker *w = c->worker;
+    req->arena = a;
+    req->client = c;
+    req->ws = w->current;
+    lintel_wsnap_ref(req->ws);
+    req->target = -1;
+    req->status = 0;
+    clock_gettime(CLOCK_MONOTONIC, &req->start);
+    /* Unique within the process (worker id + sequence), unpredictable across restarts (seed). */
+    snprintf(req->id, sizeof(req->id), "%016llx%02x%014llx", (unsigned long long)w->id_seed,
+             w->id & 0xff, (unsigned long long)(++w->request_seq & 0xffffffffffffffull));
+    req->id_value = req->id;
+    c->req = req;
+    return req;
+}
+
+static void request_free(struct lintel_request *req)
+{
+    if (req->target >= 0)
+        lintel_balancer_release(req->balancer, req->target);
+    lintel_wsnap_unref(req->ws);
+    req->client->req = NULL;
+    lintel_arena_free(req->arena);
+}
+
+/* The request is over (its response is queued): keep the connection for the next one or close. */
+static void request_finish(struct lintel_request *req)
+{
+    struct lintel_client *c = req->client;
+    bool close = req->close_after || c->worker->draining;
+    request_free(req);
+    c->requests++;
+    bufferevent_set_timeouts(c->bev, NULL, NULL);
+    if (close) {
+        c->state = CLIENT_CLOSING;
+        bufferevent_disable(c->bev, EV_READ);
+        bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+        if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+            client_free(c);
+        return;
+    }
+    c->state = CLIENT_IDLE;
+    arm_timer(c, false, client_cfg(c)->timeouts.keepalive_ms);
+    parse_heads(c);
+}
+
+static size_t json_escape(char *out, size_t cap, const char *s)
+{
+    size_t n = 0;
+    for (; *s && n + 7 < cap; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\') {
+            out[n++] = '\\';
+            out[n++] = (char)ch;
+        } else if (ch < 0x20 || ch == 0x7f) {
+            n += (size_t)snprintf(out + n, cap - n, "\\u%04x", ch);
+        } else {
+            out[n++] = (char)ch;
+        }
+    }
+    out[n] = '\0';
+    return n;
+}
+
+void lintel_request_fail(struct lintel_request *req, int status, const char *error)
+{
+    if (req->resp_state != RESP_WAIT_HEAD) {
+        lintel_request_abort(req, error);
+        return;
+    }
+    struct lintel_client *c = req->client;
+    lintel_upstream_detach(req);
+    if (!req->body_done)
+        req->close_after = true; /* the rest of the body would be read as the next request */
+    if (status >= 500)
+        lintel_warn("%s %s -> %d %s (route %s, request %s)",
+                    req->head.method_str ? req->head.method_str : "-",
+                    req->head.path ? req->head.path : "-", status, error,
+                    req->route ? req->route->name : "-", req->id_value);
+    else
+        lintel_info("%s %s -> %d %s (client %s)", req->head.method_str ? req->head.method_str : "-",
+                    req->head.path ? req->head.path : "-", status, error, c->ip);
+
+    char esc[512], body[768];
+    json_escape(esc, sizeof(esc), error);
+    char rid[160];
+    json_escape(rid, sizeof(rid), req->id_value);
+    int blen = snprintf(body, sizeof(body), "{\"status\":%d,\"error\":\"%s\",\"request_id\":\"%s\"}\n",
+                        status, esc, rid);
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    evbuffer_add_printf(out,
+                        "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+                        "X-Request-Id: %s\r\n%s\r\n",
+                        status, http_status_str((enum http_status)status), blen, req->id_value,
+                        req->close_after || c->worker->draining ? "Connection: close\r\n" : "");
+    if (req->head.method != HTTP_HEAD)
+        evbuffer_add(out, body, (size_t)blen);
+    req->status = status;
+    req->resp_state = RESP_DONE;
+    request_finish(req);
+}
+
+void lintel_request_abort(struct lintel_request *req, const char *why)
+{
+    lintel_warn("%s %s: aborted after the response began: %s (request %s)",
+                req->head.method_str ? req->head.method_str : "-",
+                req->head.path ? req->head.path : "-", why, req->id_value);
+    client_free(req->client);
+}
+
+void lintel_request_response_done(struct lintel_request *req)
+{
+    if (!req->body_done)
+        req->close_after = true;
+    request_finish(req);
+}
+
+void lintel_request_pump_body(struct lintel_request *req)
+{
+    struct lintel_client *c = req->client;
+    if (req->body_done || !req->up)
+        return;
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    struct evbuffer *out = bufferevent_get_output(req->up->bev);
+    const struct lintel_config *cfg = req->ws->snap->cfg;
+    char err[128];
+    while (!req->body_done && evbuffer_get_length(out) < LINTEL_OUT_HIGH) {
+        size_t avail = evbuffer_get_length(in);
+        if (avail == 0)
+            break;
+        if (req->head.body == LINTEL_BODY_LENGTH) {
+            size_t n = avail < req->body_left ? avail : (size_t)req->body_left;
+            evbuffer_remove_buffer(in, out, n);
+            req->body_left -= n;
+            req->body_read += n;
+            req->body_done = req->body_left == 0;
+            continue;
+        }
+        struct evbuffer_iovec v;
+        evbuffer_peek(in, -1, NULL, &v, 1);
+        size_t skip, data;
+        int rc = lintel_chunked_step(&req->req_chunked, v.iov_base, v.iov_len, &skip, &data, err,
+                                     sizeof(err));
+        if (rc < 0) {
+            req->close_after = true;
+            req->body_done = true; /* nothing more is read from this connection */
+            lintel_request_fail(req, 400, err);
+            return;
+        }
+        evbuffer_drain(in, skip);
+        if (data) {
+            req->body_read += data;
+            if (cfg->limits.body_bytes && req->body_read > cfg->limits.body_bytes) {
+                req->close_after = true;
+                req->body_done = true;
+                lintel_request_fail(req, 413, "request body too large");
+                return;
+            }
+            evbuffer_add_printf(out, "%zx\r\n", data);
+            evbuffer_remove_buffer(in, out, data);
+            evbuffer_add(out, "\r\n", 2);
+        }
+        if (rc == 1) {
+            evbuffer_add(out, "0\r\n\r\n", 5);
+            req->body_done = true;
+        }
+    }
+    if (req->body_done) {
+        bufferevent_set_timeouts(c->bev, NULL, NULL);
+        lintel_upstream_request_sent(req);
+    }
+}
+
+/* ---- heads ------------------------------------------------------------------------------- */
+
+/* Host without port, lowercased into the arena. */
+static const char *host_key(struct lintel_request *req, size_t *len)
+{
+    const char *h = req->head.host;
+    if (!h) {
+        *len = 0;
+        return NULL;
+    }
+    size_t n = req->head.host_len;
+    if (n && h[0] == '[') { /* [v6]:port */
+        const char *e = memchr(h, ']', n);
+        n = e ? (size_t)(e - h) + 1 : n;
+    } else {
+        const char *colon = memchr(h, ':', n);
+        if (colon)
+            n = (size_t)(colon - h);
+    }
+    char *k = lintel_arena_alloc(req->arena, n + 1);
+    if (!k) {
+        *len = 0;
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++)
+        k[i] = (h[i] >= 'A' && h[i] <= 'Z') ? (char)(h[i] + 32) : h[i];
+    k[n] = '\0';
+    *len = n;
+    return k;
+}
+
+static const char *match_header(void *ctx, const char *name, size_t *value_len)
+{
+    struct lintel_header *h = lintel_headers_get(ctx, name, strlen(name));
+    if (!h)
+        return NULL;
+    *value_len = h->value_len;
+    return h->value;
+}
+
+static bool request_id_ok(const struct lintel_header *h)
+{
+    if (h->value_len == 0 || h->value_len > 128)
+        return false;
+    for (size_t i = 0; i < h->value_len; i++)
+        if (h->value[i] <= 0x20 || h->value[i] >= 0x7f || h->value[i] == '"' ||
+            h->value[i] == '\\')
+            return false;
+    return true;
+}
+
+/* A complete head is at p[0..n): route the request and start it. */
+static void request_begin(struct lintel_client *c, struct lintel_request *req, const char *p,
+                          size_t n, size_t consumed)
+{
+    const struct lintel_config *cfg = req->ws->snap->cfg;
+    struct lintel_head_limits lim = {cfg->limits.header_bytes, cfg->limits.headers};
+    char err[256];
+    int rc = lintel_head_parse(&req->head, true, p, n, &lim, req->arena, err, sizeof(err));
+    evbuffer_drain(bufferevent_get_input(c->bev), consumed);
+    c->state = CLIENT_REQUEST;
+    if (rc) {
+        req->close_after = true;
+        req->body_done = true;
+        lintel_request_fail(req, rc, err);
+        return;
+    }
+    struct lintel_header *rid = lintel_headers_get(&req->head.headers, "X-Request-Id", 12);
+    if (rid && request_id_ok(rid))
+        req->id_value = rid->value;
+    else if (rid)
+        rid->flags |= LINTEL_HDR_DELETED;
+
+    switch (req->head.body) {
+    case LINTEL_BODY_LENGTH:
+        req->body_left = req->head.content_length;
+        req->body_done = req->body_left == 0;
+        if (cfg->limits.body_bytes && req->head.content_length > cfg->limits.body_bytes) {
+            req->body_done = true;
+            req->close_after = true;
+            lintel_request_fail(req, 413, "request body too large");
+            return;
+        }
+        break;
+    case LINTEL_BODY_CHUNKED:
+        lintel_chunked_init(&req->req_chunked);
+        break;
+    default:
+        req->body_done = true;
+        break;
+    }
+    if (!req->head.keepalive)
+        req->close_after = true;
+
+    struct lintel_match_req q = {
+        .path = req->head.path,
+        .path_len = req->head.path_len,
+        .method = req->head.method,
+        .header = match_header,
+        .header_ctx = &req->head.headers,
+    };
+    q.host = host_key(req, &q.host_len);
+    switch (lintel_router_match(req->ws->snap->router, &q, &req->route, &req->prefix_len)) {
+    case LINTEL_MATCH_NOT_FOUND:
+        lintel_request_fail(req, 404, "no route");
+        return;
+    case LINTEL_MATCH_METHOD_NOT_ALLOWED:
+        lintel_request_fail(req, 405, "method not allowed");
+        return;
+    case LINTEL_MATCH_FOUND:
+        break;
+    }
+    req->upstream = req->route->upstream;
+    req->balancer = req->ws->balancers[req->upstream->index];
+    req->tried = lintel_arena_calloc(req->arena, req->upstream->ntargets);
+    if (!req->tried) {
+        lintel_request_fail(req, 500, "out of memory");
+        return;
+    }
+    if (req->head.expect_continue) {
+        struct lintel_header *e = lintel_headers_get(&req->head.headers, "Expect", 6);
+        if (e)
+            e->flags |= LINTEL_HDR_DELETED; /* answered here, not by the upstream */
+        if (!req->body_done && req->head.http_minor >= 1)
+            evbuffer_add(bufferevent_get_output(c->bev), "HTTP/1.1 100 Continue\r\n\r\n", 25);
+    }
+    if (!req->body_done) {
+        struct timeval tv = ms_tv(cfg->timeouts.client_body_ms);
+        bufferevent_set_timeouts(c->bev, &tv, NULL);
+    }
+    lintel_upstream_start(req);
+    if (c->req == req)
+        lintel_request_pump_body(req);
+}
+
+static void parse_heads_loop(struct lintel_client *c);
+
+/* Reads as many request heads as are complete while the connection is idle. */
+static void parse_heads(struct lintel_client *c)
+{
+    if (c->parsing)
+        return; /* a request ended inside this loop: the loop goes on with the next head */
+    c->parsing = true;
+    parse_heads_loop(c);
+    c->parsing = false;
+    if (c->dead)
+        client_free(c);
+}
+
+static void parse_heads_loop(struct lintel_client *c)
+{
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    while (c->state == CLIENT_IDLE && !c->dead) {
+        /* A client that pipelines without reading gets no more answers until it reads. */
+        if (evbuffer_get_length(out) >= LINTEL_OUT_HIGH)
+            return;
+        size_t len = evbuffer_get_length(in);
+        if (len == 0)
+            return;
+        const struct lintel_config *cfg = client_cfg(c);
+        if (!c->timer_is_header)
+            arm_timer(c, true, cfg->timeouts.client_header_ms);
+        struct lintel_head_limits lim = {cfg->limits.header_bytes, cfg->limits.headers};
+        size_t scan = len < cfg->limits.header_bytes + 1024 ? len : cfg->limits.header_bytes + 1024;
+        const char *p = (const char *)evbuffer_pullup(in, (ssize_t)scan);
+        size_t skip = 0;
+        char err[128];
+        ssize_t n = lintel_head_find_end(p, scan, &lim, &skip, err, sizeof(err));
+        if (n == 0)
+            return;
+        evtimer_del(c->timer);
+        struct lintel_request *req = request_new(c);
+        if (!req) {
+            lintel_error("out of memory for a request from %s", c->ip);
+            client_free(c);
+            return;
+        }
+        if (n < 0) {
+            c->state = CLIENT_REQUEST;
+            req->close_after = true;
+            req->body_done = true;
+            lintel_request_fail(req, n == -1 ? 400 : 431, err);
+            return;
+        }
+        request_begin(c, req, p + skip, (size_t)n, skip + (size_t)n);
+    }
+}
+
+/* ---- connection -------------------------------------------------------------------------- */
+
+static void on_client_read(struct bufferevent *bev, void *arg)
+{
+    struct lintel_client *c = arg;
+    switch (c->state) {
+    case CLIENT_IDLE:
+        parse_heads(c);
+        break;
+    case CLIENT_REQUEST:
+        /* Body bytes go on; bytes of a pipelined next request wait in the buffer. */
+        lintel_request_pump_body(c->req);
+        break;
+    case CLIENT_CLOSING:
+        evbuffer_drain(bufferevent_get_input(bev), evbuffer_get_length(bufferevent_get_input(bev)));
+        break;
+    }
+}
+
+static void on_client_write(struct bufferevent *bev, void *arg)
+{
+    struct lintel_client *c = arg;
+    switch (c->state) {
+    case CLIENT_CLOSING:
+        if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+            client_free(c);
+        break;
+    case CLIENT_REQUEST:
+        if (c->req->resp_state == RESP_BODY)
+            lintel_upstream_pump_response(c->req);
+        break;
+    case CLIENT_IDLE:
+        parse_heads(c);
+        break;
+    }
+}
+
+static void on_client_event(struct bufferevent *bev, short what, void *arg)
+{
+    struct lintel_client *c = arg;
+    struct lintel_request *req = c->req;
+    if ((what & BEV_EVENT_EOF) && req && req->body_done && c->state == CLIENT_REQUEST) {
+        /* Half-close after a complete request: answer it, then close. */
+        req->close_after = true;
+        return;
+    }
+    if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_READING) && req &&
+        c->state == CLIENT_REQUEST && !req->body_done) {
+        req->body_done = true;
+        req->close_after = true;
+        lintel_request_fail(req, 408, "client body timeout");
+        return;
+    }
+    if (req && (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)))
+        lintel_info("client %s went away during %s %s (request %s)", c->ip,
+                    req->head.method_str ? req->head.method_str : "-",
+                    req->head.path ? req->head.path : "-", req->id_value);
+    client_free(c);
+}
+
+static void on_client_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct lintel_client *c = arg;
+    if (c->state != CLIENT_IDLE)
+        return;
+    if (c->timer_is_header && evbuffer_get_length(bufferevent_get_input(c->bev)) > 0) {
+        struct lintel_request *req = request_new(c);
+        if (req) {
+            c->state = CLIENT_REQUEST;
+            req->close_after = true;
+            req->body_done = true;
+            lintel_request_fail(req, 408, "client header timeout");
+            return;
+        }
+    }
+    client_free(c); /* idle keepalive connection (or a connection that never sent anything) */
+}
+
+void lintel_client_accept(struct lintel_worker *w, int fd, const struct sockaddr *sa, int salen)
+{
+    struct lintel_client *c = calloc(1, sizeof(*c));
+    if (!c) {
+        close(fd);
+        return;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    c->worker = w;
+    c->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    c->timer = evtimer_new(w->base, on_client_timer, c);
+    if (!c->bev || !c->timer) {
+        if (c->bev)
+            bufferevent_free(c->bev);
+        else
+            close(fd);
+        if (c->timer)
+            event_free(c->timer);
+        free(c);
+        return;
+    }
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, c->ip, sizeof(c->ip));
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, c->ip, sizeof(c->ip));
+    else
+        snprintf(c->ip, sizeof(c->ip), "unix");
+    (void)salen;
+    const struct lintel_config *cfg = w->current->snap->cfg;
+    bufferevent_setcb(c->bev, on_client_read, on_client_write, on_client_event, c);
+    bufferevent_setwatermark(c->bev, EV_READ, 0, cfg->limits.header_bytes + LINTEL_READ_AHEAD);
+    bufferevent_setwatermark(c->bev, EV_WRITE, LINTEL_OUT_LOW, 0);
+    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    c->state = CLIENT_IDLE;
+    arm_timer(c, true, cfg->timeouts.client_header_ms);
+    c->next = w->clients;
+    if (w->clients)
+        w->clients->prev = c;
+    w->clients = c;
+    w->nclients++;
+}
+
+static void client_free(struct lintel_client *c)
+{
+    struct lintel_worker *w = c->worker;
+    if (c->parsing) {
+        c->dead = true;
+        bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+        return;
+    }
+    if (c->req) {
+        lintel_upstream_detach(c->req);
+        request_free(c->req);
+    }
+    bufferevent_free(c->bev);
+    event_free(c->timer);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        w->clients = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    w->nclients--;
+    free(c);
+    lintel_worker_client_closed(w);
+}
+
+void lintel_clients_drain(struct lintel_worker *w)
+{
+    struct lintel_client *c = w->clients, *next;
+    for (; c; c = next) {
+        next = c->next;
+        if (c->state == CLIENT_IDLE && evbuffer_get_length(bufferevent_get_input(c->bev)) == 0)
+            client_free(c);
+        else if (c->req)
+            c->req->close_after = true;
+    }
+}
+
+void lintel_clients_close_all(struct lintel_worker *w)
+{
+    while (w->clients)
+        client_free(w->clients);
+}

@@ -1,0 +1,210 @@
+/* lintel: the gateway binary. Parses the command line, loads the configuration, starts one
+ * worker per core and handles signals: SIGHUP reloads, SIGTERM/SIGINT drain and stop. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <lintel/version.h>
+
+#include "config.h"
+#include "log.h"
+#include "snapshot.h"
+#include "worker.h"
+
+struct gateway {
+    const char *config_path;
+    struct event_base *base;
+    struct lintel_snapshot *current;
+    struct lintel_worker *workers;
+    unsigned nworkers;
+    unsigned reloads_ok, reloads_failed;
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: lintel -c FILE      run the gateway\n"
+               "       lintel -t -c FILE   validate FILE and exit (0 valid, 1 invalid)\n"
+               "       lintel -V           print version and plugin ABI version\n");
+}
+
+static struct lintel_snapshot *load(const char *path, unsigned generation, char *err,
+                                    size_t errlen)
+{
+    struct lintel_config *cfg;
+    if (lintel_config_load(path, &cfg, err, errlen) < 0)
+        return NULL;
+    return lintel_snapshot_new(cfg, generation, err, errlen);
+}
+
+static bool same_listeners(const struct lintel_config *a, const struct lintel_config *b)
+{
+    if (a->nlisten != b->nlisten || a->workers != b->workers)
+        return false;
+    for (size_t i = 0; i < a->nlisten; i++)
+        if (a->listen[i].len != b->listen[i].len ||
+            memcmp(&a->listen[i].ss, &b->listen[i].ss, a->listen[i].len) != 0)
+            return false;
+    return true;
+}
+
+/* Loads the file again and hands the new snapshot to every worker; on any error the running
+ * configuration stays. Returns 0, or -1 with err set. */
+static int reload(struct gateway *g, char *err, size_t errlen)
+{
+    struct lintel_snapshot *s = load(g->config_path, g->current->generation + 1, err, errlen);
+    if (!s) {
+        g->reloads_failed++;
+        lintel_error("reload refused, configuration %u keeps serving: %s", g->current->generation,
+                     err);
+        return -1;
+    }
+    if (!same_listeners(g->current->cfg, s->cfg))
+        lintel_warn("reload: listen addresses and workers stay as they are until a restart");
+    for (unsigned i = 0; i < g->nworkers; i++)
+        lintel_worker_publish(&g->workers[i], s);
+    lintel_snapshot_unref(g->current);
+    g->current = s;
+    g->reloads_ok++;
+    lintel_info("configuration %u loaded from %s (%zu routes, %zu upstreams)", s->generation,
+                g->config_path, s->cfg->nroutes, s->cfg->nupstreams);
+    return 0;
+}
+
+static void on_sighup(evutil_socket_t sig, short what, void *arg)
+{
+    char err[1024];
+    reload(arg, err, sizeof(err));
+}
+
+static void on_sigterm(evutil_socket_t sig, short what, void *arg)
+{
+    struct gateway *g = arg;
+    lintel_info("%s: draining (up to %llu ms) and stopping", sig == SIGINT ? "SIGINT" : "SIGTERM",
+                (unsigned long long)g->current->cfg->timeouts.drain_ms);
+    for (unsigned i = 0; i < g->nworkers; i++)
+        lintel_worker_stop(&g->workers[i]);
+    event_base_loopexit(g->base, NULL);
+}
+
+static int run(struct gateway *g)
+{
+    char err[1024];
+    int rc = 1;
+    struct event *ev_hup = NULL, *ev_term = NULL, *ev_int = NULL;
+    unsigned started = 0;
+
+    signal(SIGPIPE, SIG_IGN);
+    g->current = load(g->config_path, 1, err, sizeof(err));
+    if (!g->current) {
+        lintel_error("%s", err);
+        return 1;
+    }
+    g->base = event_base_new();
+    if (!g->base)
+        goto cleanup;
+    g->nworkers = g->current->cfg->workers;
+    g->workers = calloc(g->nworkers, sizeof(*g->workers));
+    if (!g->workers)
+        goto cleanup;
+    for (unsigned i = 0; i < g->nworkers; i++) {
+        g->workers[i].id = i;
+        if (lintel_worker_listen(&g->workers[i], g->current->cfg, err, sizeof(err)) < 0) {
+            lintel_error("%s", err);
+            goto cleanup;
+        }
+    }
+    ev_hup = evsignal_new(g->base, SIGHUP, on_sighup, g);
+    ev_term = evsignal_new(g->base, SIGTERM, on_sigterm, g);
+    ev_int = evsignal_new(g->base, SIGINT, on_sigterm, g);
+    if (!ev_hup || !ev_term || !ev_int || evsignal_add(ev_hup, NULL) || evsignal_add(ev_term, NULL) ||
+        evsignal_add(ev_int, NULL))
+        goto cleanup;
+    for (; started < g->nworkers; started++) {
+        if (lintel_worker_start(&g->workers[started], g->current, err, sizeof(err)) < 0) {
+            lintel_error("%s", err);
+            goto cleanup;
+        }
+    }
+    const struct lintel_config *cfg = g->current->cfg;
+    lintel_info("lintel %s listening on %s%s with %u worker(s), %zu routes", LINTEL_VERSION,
+                cfg->listen[0].text, cfg->nlisten > 1 ? " (and more)" : "", g->nworkers,
+                cfg->nroutes);
+    event_base_dispatch(g->base);
+    rc = 0;
+cleanup:
+    for (unsigned i = 0; i < started; i++)
+        lintel_worker_stop(&g->workers[i]);
+    for (unsigned i = 0; i < started; i++)
+        lintel_worker_join(&g->workers[i]);
+    for (unsigned i = started; g->workers && i < g->nworkers; i++)
+        for (size_t j = 0; j < g->workers[i].nlisten; j++)
+            close(g->workers[i].listen_fds[j]);
+    if (g->workers)
+        for (unsigned i = started; i < g->nworkers; i++)
+            free(g->workers[i].listen_fds);
+    free(g->workers);
+    if (ev_hup)
+        event_free(ev_hup);
+    if (ev_term)
+        event_free(ev_term);
+    if (ev_int)
+        event_free(ev_int);
+    if (g->base)
+        event_base_free(g->base);
+    lintel_snapshot_unref(g->current);
+    if (rc == 0)
+        lintel_info("stopped");
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    const char *path = NULL;
+    bool test_only = false;
+    int opt;
+    const char *lvl = getenv("LINTEL_LOG");
+    if (lvl && strcmp(lvl, "debug") == 0)
+        lintel_log_set_level(LINTEL_LOG_DEBUG);
+    while ((opt = getopt(argc, argv, "c:tVh")) != -1) {
+        switch (opt) {
+        case 'c':
+            path = optarg;
+            break;
+        case 't':
+            test_only = true;
+            break;
+        case 'V':
+            printf("lintel %s (plugin abi %d.%d)\n", LINTEL_VERSION, LINTEL_ABI_MAJOR,
+                   LINTEL_ABI_MINOR);
+            return 0;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (!path || optind != argc) {
+        usage(stderr);
+        return 2;
+    }
+    if (test_only) {
+        char err[1024];
+        struct lintel_snapshot *s = load(path, 1, err, sizeof(err));
+        if (!s) {
+            fprintf(stderr, "%s\n", err);
+            return 1;
+        }
+        printf("%s: configuration is valid (%zu routes, %zu upstreams)\n", path, s->cfg->nroutes,
+               s->cfg->nupstreams);
+        lintel_snapshot_unref(s);
+        return 0;
+    }
+    struct gateway g = {.config_path = path};
+    return run(&g);
+}

@@ -1,0 +1,637 @@
+/* The upstream half of a proxied request: choosing a target, connecting (or reusing a pooled
+ * connection), retries, sending the head, and relaying the response back with strict framing. */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <http_parser.h>
+
+#include "log.h"
+#include "proxy-internal.h"
+
+static void on_up_read(struct bufferevent *bev, void *arg);
+static void on_up_write(struct bufferevent *bev, void *arg);
+static void on_up_event(struct bufferevent *bev, short what, void *arg);
+
+static struct timeval ms_tv(uint64_t ms)
+{
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+    return tv;
+}
+
+static bool idempotent(int method)
+{
+    switch (method) {
+    case HTTP_GET:
+    case HTTP_HEAD:
+    case HTTP_OPTIONS:
+    case HTTP_PUT:
+    case HTTP_DELETE:
+    case HTTP_TRACE:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* ---- the upstream request head ----------------------------------------------------------- */
+
+static bool name_is(const struct lintel_header *h, const char *name, size_t len)
+{
+    return h->name_len == len && strncasecmp(h->name, name, len) == 0;
+}
+
+/* Value of query argument name in q[0..qlen), or NULL. */
+static const char *query_arg(const char *q, size_t qlen, const char *name, size_t *vlen)
+{
+    size_t nlen = strlen(name);
+    const char *end = q + qlen;
+    while (q && q < end) {
+        const char *amp = memchr(q, '&', (size_t)(end - q));
+        const char *stop = amp ? amp : end;
+        if ((size_t)(stop - q) > nlen && memcmp(q, name, nlen) == 0 && q[nlen] == '=') {
+            *vlen = (size_t)(stop - q - (ptrdiff_t)nlen - 1);
+            return q + nlen + 1;
+        }
+        q = amp ? amp + 1 : NULL;
+    }
+    return NULL;
+}
+
+/* Value of cookie name in the request's Cookie headers, or NULL. */
+static const char *cookie_value(const struct lintel_headers *hs, const char *name, size_t *vlen)
+{
+    size_t nlen = strlen(name);
+    for (size_t i = 0; i < hs->n; i++) {
+        const struct lintel_header *h = &hs->v[i];
+        if ((h->flags & LINTEL_HDR_DELETED) || !name_is(h, "Cookie", 6))
+            continue;
+        const char *p = h->value, *end = h->value + h->value_len;
+        while (p < end) {
+            while (p < end && (*p == ' ' || *p == ';'))
+                p++;
+            const char *semi = memchr(p, ';', (size_t)(end - p));
+            const char *stop = semi ? semi : end;
+            if ((size_t)(stop - p) > nlen && memcmp(p, name, nlen) == 0 && p[nlen] == '=') {
+                *vlen = (size_t)(stop - p - (ptrdiff_t)nlen - 1);
+                return p + nlen + 1;
+            }
+            p = stop;
+        }
+    }
+    return NULL;
+}
+
+static const char *hash_key(struct lintel_request *req, size_t *len)
+{
+    const struct lintel_upstream_conf *up = req->upstream;
+    if (up->balance != LINTEL_BALANCE_HASH)
+        return NULL;
+    switch (up->hash_on) {
+    case LINTEL_HASH_HEADER: {
+        struct lintel_header *h =
+            lintel_headers_get(&req->head.headers, up->hash_name, strlen(up->hash_name));
+        if (!h)
+            return NULL;
+        *len = h->value_len;
+        return h->value;
+    }
+    case LINTEL_HASH_ARG:
+        return req->head.query ? query_arg(req->head.query, req->head.query_len, up->hash_name, len)
+                               : NULL;
+    case LINTEL_HASH_COOKIE:
+        return cookie_value(&req->head.headers, up->hash_name, len);
+    case LINTEL_HASH_IP:
+        *len = strlen(req->client->ip);
+        return req->client->ip;
+    }
+    return NULL;
+}
+
+/* Serialises the head sent upstream into the request's arena (kept for a replay on a stale
+ * keepalive connection). Returns 0, or -1 when out of memory. */
+static int build_up_head(struct lintel_request *req)
+{
+    struct evbuffer *b = evbuffer_new();
+    if (!b)
+        return -1;
+    const struct lintel_head *h = &req->head;
+    evbuffer_add_printf(b, "%s ", h->method_str);
+    if (req->route->strip_prefix && req->prefix_len) {
+        const char *rest = h->path + req->prefix_len;
+        if (*rest != '/')
+            evbuffer_add(b, "/", 1);
+        evbuffer_add(b, rest, strlen(rest));
+    } else if (h->target[0] == '/' || h->target[0] == '*') {
+        evbuffer_add(b, h->target, h->target_len);
+        goto target_done;
+    } else {
+        evbuffer_add(b, h->path, h->path_len);
+    }
+    if (h->query)
+        evbuffer_add_printf(b, "?%s", h->query);
+target_done:
+    evbuffer_add(b, " HTTP/1.1\r\n", 11);
+
+    const char *xff = NULL;
+    size_t xff_len = 0;
+    for (size_t i = 0; i < h->headers.n; i++) {
+        const struct lintel_header *x = &h->headers.v[i];
+        if (x->flags & (LINTEL_HDR_DELETED | LINTEL_HDR_HOP))
+            continue;
+        if (name_is(x, "Content-Length", 14) || name_is(x, "Transfer-Encoding", 17) ||
+            name_is(x, "X-Forwarded-Proto", 17) || name_is(x, "X-Forwarded-Host", 16))
+            continue;
+        if (name_is(x, "X-Forwarded-For", 15)) {
+            /* Several X-Forwarded-For lines: keep them all, in order, in one list. */
+            if (xff) {
+                char *joined = lintel_arena_alloc(req->arena, xff_len + 2 + x->value_len + 1);
+                if (!joined)
+                    goto oom;
+                memcpy(joined, xff, xff_len);
+                memcpy(joined + xff_len, ", ", 2);
+                memcpy(joined + xff_len + 2, x->value, x->value_len + 1);
+                xff = joined;
+                xff_len += 2 + x->value_len;
+            } else {
+                xff = x->value;
+                xff_len = x->value_len;
+            }
+            continue;
+        }
+        evbuffer_add(b, x->name, x->name_len);
+        evbuffer_add(b, ": ", 2);
+        evbuffer_add(b, x->value, x->value_len);
+        evbuffer_add(b, "\r\n", 2);
+    }
+    if (!h->host)
+        evbuffer_add_printf(b, "Host: %s\r\n", req->upstream->targets[req->target].addr.text);
+    if (xff)
+        evbuffer_add_printf(b, "X-Forwarded-For: %.*s, %s\r\n", (int)xff_len, xff,
+                            req->client->ip);
+    else
+        evbuffer_add_printf(b, "X-Forwarded-For: %s\r\n", req->client->ip);
+    evbuffer_add(b, "X-Forwarded-Proto: http\r\n", 25);
+    if (h->host)
+        evbuffer_add_printf(b, "X-Forwarded-Host: %s\r\n", h->host);
+    if (req->id_value == req->id)
+        evbuffer_add_printf(b, "X-Request-Id: %s\r\n", req->id);
+    evbuffer_add(b, "Via: 1.1 lintel\r\n", 17);
+    if (h->body == LINTEL_BODY_LENGTH)
+        evbuffer_add_printf(b, "Content-Length: %llu\r\n", (unsigned long long)h->content_length);
+    else if (h->body == LINTEL_BODY_CHUNKED)
+        evbuffer_add(b, "Transfer-Encoding: chunked\r\n", 28);
+    if (req->upstream->keepalive == 0)
+        evbuffer_add(b, "Connection: close\r\n", 19);
+    evbuffer_add(b, "\r\n", 2);
+
+    req->up_head_len = evbuffer_get_length(b);
+    req->up_head = lintel_arena_alloc(req->arena, req->up_head_len);
+    if (!req->up_head)
+        goto oom;
+    evbuffer_remove(b, req->up_head, req->up_head_len);
+    evbuffer_free(b);
+    return 0;
+oom:
+    evbuffer_free(b);
+    return -1;
+}
+
+/* ---- connections ------------------------------------------------------------------------- */
+
+static struct lintel_upconn *upconn_connect(struct lintel_worker *w, const struct lintel_sockaddr *a)
+{
+    struct lintel_upconn *c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    c->worker = w;
+    c->bev = bufferevent_socket_new(w->base, -1, BEV_OPT_CLOSE_ON_FREE);
+    if (!c->bev) {
+        free(c);
+        return NULL;
+    }
+    /* An immediate failure (no route to host, ...) is reported through the event callback, like
+     * a refused connection, so one path handles both. */
+    if (bufferevent_socket_connect(c->bev, (const struct sockaddr *)&a->ss, (int)a->len) == 0) {
+        int one = 1;
+        setsockopt(bufferevent_getfd(c->bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    }
+    return c;
+}
+
+static void attach(struct lintel_request *req, struct lintel_upconn *c)
+{
+    const struct lintel_upstream_conf *up = req->upstream;
+    const struct lintel_config *cfg = req->ws->snap->cfg;
+    req->up = c;
+    c->req = req;
+    c->got_bytes = false;
+    c->req_sent = false;
+    bufferevent_setcb(c->bev, on_up_read, on_up_write, on_up_event, c);
+    bufferevent_setwatermark(c->bev, EV_READ, 0, cfg->limits.header_bytes + LINTEL_READ_AHEAD);
+    bufferevent_setwatermark(c->bev, EV_WRITE, LINTEL_OUT_LOW, 0);
+    /* While connecting, libevent applies the write timeout to the connect. The read timeout
+     * starts once the request is sent (an upload may take longer than read_ms). */
+    struct timeval wt = ms_tv(c->connected ? up->send_ms : up->connect_ms);
+    bufferevent_set_timeouts(c->bev, NULL, &wt);
+    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+}
+
+/* Picks a target not yet tried and attaches a connection to it. Returns 0, or -1 when no target
+ * is left (the caller answers). */
+static int connect_next(struct lintel_request *req)
+{
+    size_t klen = 0;
+    const char *key = hash_key(req, &klen);
+    if (req->target >= 0) {
+        lintel_balancer_release(req->balancer, req->target);
+        req->target = -1;
+    }
+    int t = lintel_balancer_pick(req->balancer, key, klen, req->tried);
+    if (t < 0)
+        return -1;
+    req->target = t;
+    req->tried[t] = 1;
+    req->attempts++;
+    const struct lintel_sockaddr *a = &req->upstream->targets[t].addr;
+    struct lintel_upconn *c = lintel_pool_acquire(req->client->worker, a);
+    if (!c)
+        c = upconn_connect(req->client->worker, a);
+    if (!c)
+        return -1;
+    attach(req, c);
+    return 0;
+}
+
+void lintel_upstream_start(struct lintel_request *req)
+{
+    if (connect_next(req) < 0) {
+        lintel_request_fail(req, 502, "no upstream target available");
+        return;
+    }
+    if (build_up_head(req) < 0) {
+        lintel_request_fail(req, 500, "out of memory");
+        return;
+    }
+    evbuffer_add(bufferevent_get_output(req->up->bev), req->up_head, req->up_head_len);
+    if (req->body_done)
+        lintel_upstream_request_sent(req);
+}
+
+void lintel_upstream_request_sent(struct lintel_request *req)
+{
+    struct lintel_upconn *c = req->up;
+    if (!c)
+        return;
+    c->req_sent = true;
+    /* Start the read timeout now: the upstream has everything it needs to answer. */
+    if (c->connected && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
+        struct timeval rt = ms_tv(req->upstream->read_ms), wt = ms_tv(req->upstream->send_ms);
+        bufferevent_set_timeouts(c->bev, &rt, &wt);
+    }
+}
+
+void lintel_upstream_detach(struct lintel_request *req)
+{
+    if (!req->up)
+        return;
+    req->up->req = NULL;
+    lintel_upconn_free(req->up);
+    req->up = NULL;
+}
+
+/* Tries the request again on another target after a failed connect. The bytes already queued
+ * for the failed connection (head and any body) move over: none of them left this host. */
+static bool retry_connect(struct lintel_request *req)
+{
+    struct lintel_upconn *old = req->up;
+    if (req->attempts > req->upstream->retries || !idempotent(req->head.method))
+        return false;
+    req->up = NULL;
+    if (connect_next(req) < 0) {
+        req->up = old;
+        return false;
+    }
+    evbuffer_add_buffer(bufferevent_get_output(req->up->bev), bufferevent_get_output(old->bev));
+    old->req = NULL;
+    lintel_upconn_free(old);
+    if (req->body_done)
+        lintel_upstream_request_sent(req);
+    return true;
+}
+
+/* A reused keepalive connection failed before any answer: the upstream most likely closed it
+ * just as it was reused. A request without a body is sent again on a fresh connection. */
+static bool retry_stale(struct lintel_request *req)
+{
+    struct lintel_upconn *old = req->up;
+    if (!old->reused || old->got_bytes || req->head.body != LINTEL_BODY_NONE ||
+        !idempotent(req->head.method))
+        return false;
+    struct lintel_upconn *c =
+        upconn_connect(req->client->worker, &req->upstream->targets[req->target].addr);
+    if (!c)
+        return false;
+    old->req = NULL;
+    lintel_upconn_free(old);
+    attach(req, c);
+    evbuffer_add(bufferevent_get_output(c->bev), req->up_head, req->up_head_len);
+    lintel_upstream_request_sent(req);
+    return true;
+}
+
+/* ---- the response ------------------------------------------------------------------------ */
+
+static void write_response_head(struct lintel_request *req)
+{
+    struct lintel_client *cl = req->client;
+    struct evbuffer *out = bufferevent_get_output(cl->bev);
+    const struct lintel_head *r = &req->resp;
+    evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n", r->status, r->reason ? r->reason : "");
+    bool pass_length = req->out == OUT_NONE && r->status != 204 && r->body == LINTEL_BODY_LENGTH;
+    for (size_t i = 0; i < r->headers.n; i++) {
+        const struct lintel_header *x = &r->headers.v[i];
+        if (x->flags & (LINTEL_HDR_DELETED | LINTEL_HDR_HOP))
+            continue;
+        if (name_is(x, "Transfer-Encoding", 17) || name_is(x, "X-Request-Id", 12) ||
+            (name_is(x, "Content-Length", 14) && !pass_length))
+            continue;
+        evbuffer_add(out, x->name, x->name_len);
+        evbuffer_add(out, ": ", 2);
+        evbuffer_add(out, x->value, x->value_len);
+        evbuffer_add(out, "\r\n", 2);
+    }
+    evbuffer_add(out, "Via: 1.1 lintel\r\n", 17);
+    evbuffer_add_printf(out, "X-Request-Id: %s\r\n", req->id_value);
+    if (req->out == OUT_LENGTH)
+        evbuffer_add_printf(out, "Content-Length: %llu\r\n", (unsigned long long)req->resp_left);
+    else if (req->out == OUT_CHUNKED)
+        evbuffer_add(out, "Transfer-Encoding: chunked\r\n", 28);
+    if (req->close_after || cl->worker->draining)
+        evbuffer_add(out, "Connection: close\r\n", 19);
+    else if (req->head.http_minor == 0)
+        evbuffer_add(out, "Connection: keep-alive\r\n", 24);
+    evbuffer_add(out, "\r\n", 2);
+    req->status = r->status;
+}
+
+/* Decides the framing towards the client once the upstream head is known. */
+static void choose_framing(struct lintel_request *req)
+{
+    bool http11 = req->head.http_minor >= 1;
+    req->resp_body = lintel_response_body_kind(&req->resp, req->head.method);
+    switch (req->resp_body) {
+    case LINTEL_BODY_NONE:
+        req->out = OUT_NONE;
+        break;
+    case LINTEL_BODY_LENGTH:
+        req->out = OUT_LENGTH;
+        req->resp_left = req->resp.content_length;
+        break;
+    case LINTEL_BODY_CHUNKED:
+        lintel_chunked_init(&req->resp_chunked);
+        /* fall through */
+    case LINTEL_BODY_CLOSE:
+        req->out = http11 ? OUT_CHUNKED : OUT_CLOSE;
+        break;
+    }
+    if (req->out == OUT_CLOSE)
+        req->close_after = true;
+}
+
+/* The whole response is queued to the client: the upstream connection goes back to its pool if
+ * it is clean, and the client side moves on. */
+static void response_complete(struct lintel_request *req)
+{
+    struct lintel_upconn *c = req->up;
+    req->resp_state = RESP_DONE;
+    if (req->out == OUT_CHUNKED)
+        evbuffer_add(bufferevent_get_output(req->client->bev), "0\r\n\r\n", 5);
+    if (c) {
+        req->up = NULL;
+        c->req = NULL;
+        bool clean = req->resp.keepalive && req->resp_body != LINTEL_BODY_CLOSE && req->body_done &&
+                     c->req_sent &&
+                     evbuffer_get_length(bufferevent_get_output(c->bev)) == 0 &&
+                     evbuffer_get_length(bufferevent_get_input(c->bev)) == 0;
+        if (clean)
+            lintel_pool_release(c->worker, &req->upstream->targets[req->target].addr, c,
+                                req->upstream->keepalive, req->upstream->idle_ms);
+        else
+            lintel_upconn_free(c);
+    }
+    lintel_request_response_done(req);
+}
+
+/* Parses the response head. Returns 1 when the head is in, 0 when more bytes are needed, -1 when
+ * the request has been answered with an error. */
+static int read_response_head(struct lintel_request *req)
+{
+    struct evbuffer *in = bufferevent_get_input(req->up->bev);
+    const struct lintel_config *cfg = req->ws->snap->cfg;
+    struct lintel_head_limits lim = {cfg->limits.header_bytes, cfg->limits.headers};
+    char err[160], msg[200];
+    for (;;) {
+        size_t len = evbuffer_get_length(in);
+        if (len == 0)
+            return 0;
+        size_t scan = len < lim.header_bytes + 1024 ? len : lim.header_bytes + 1024;
+        const char *p = (const char *)evbuffer_pullup(in, (ssize_t)scan);
+        size_t skip = 0;
+        ssize_t n = lintel_head_find_end(p, scan, &lim, &skip, err, sizeof(err));
+        if (n == 0)
+            return 0;
+        if (n < 0 || skip) {
+            snprintf(msg, sizeof(msg), "invalid upstream response: %s", n < 0 ? err : "bad start");
+            lintel_request_fail(req, 502, msg);
+            return -1;
+        }
+        memset(&req->resp, 0, sizeof(req->resp));
+        int rc = lintel_head_parse(&req->resp, false, p, (size_t)n, &lim, req->arena, err,
+                                   sizeof(err));
+        evbuffer_drain(in, (size_t)n);
+        if (rc) {
+            snprintf(msg, sizeof(msg), "invalid upstream response: %s", err);
+            lintel_request_fail(req, 502, msg);
+            return -1;
+        }
+        if (req->resp.status == 101) {
+            lintel_request_fail(req, 502, "upstream switched protocols unasked");
+            return -1;
+        }
+        if (req->resp.status >= 200)
+            return 1;
+        /* 1xx interim answers: 100 Continue was given by the gateway itself; drop them. */
+    }
+}
+
+/* The upstream closed and every byte it sent has been relayed. */
+static void body_ended_by_eof(struct lintel_request *req)
+{
+    if (req->resp_body == LINTEL_BODY_CLOSE) {
+        req->resp.keepalive = false;
+        response_complete(req); /* read-to-close framing: the close ends the body */
+        return;
+    }
+    lintel_request_abort(req, "upstream closed the connection mid-response");
+}
+
+void lintel_upstream_pump_response(struct lintel_request *req)
+{
+    struct lintel_upconn *c = req->up;
+    if (!c)
+        return;
+    if (req->resp_state == RESP_WAIT_HEAD) {
+        if (read_response_head(req) <= 0)
+            return;
+        choose_framing(req);
+        write_response_head(req);
+        req->resp_state = RESP_BODY;
+        if (req->out == OUT_NONE || (req->out == OUT_LENGTH && req->resp_left == 0)) {
+            response_complete(req);
+            return;
+        }
+    }
+    if (req->resp_state != RESP_BODY)
+        return;
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    struct evbuffer *out = bufferevent_get_output(req->client->bev);
+    char err[128];
+    while (evbuffer_get_length(out) < LINTEL_OUT_HIGH) {
+        size_t avail = evbuffer_get_length(in);
+        if (avail == 0) {
+            if (c->eof)
+                body_ended_by_eof(req);
+            return;
+        }
+        if (req->resp_body == LINTEL_BODY_LENGTH) {
+            size_t n = avail < req->resp_left ? avail : (size_t)req->resp_left;
+            evbuffer_remove_buffer(in, out, n);
+            req->bytes_out += n;
+            req->resp_left -= n;
+            if (req->resp_left == 0) {
+                response_complete(req);
+                return;
+            }
+            continue;
+        }
+        if (req->resp_body == LINTEL_BODY_CLOSE) {
+            if (req->out == OUT_CHUNKED)
+                evbuffer_add_printf(out, "%zx\r\n", avail);
+            evbuffer_remove_buffer(in, out, avail);
+            if (req->out == OUT_CHUNKED)
+                evbuffer_add(out, "\r\n", 2);
+            req->bytes_out += avail;
+            continue;
+        }
+        struct evbuffer_iovec v;
+        evbuffer_peek(in, -1, NULL, &v, 1);
+        size_t skip, data;
+        int rc = lintel_chunked_step(&req->resp_chunked, v.iov_base, v.iov_len, &skip, &data, err,
+                                     sizeof(err));
+        if (rc < 0) {
+            lintel_request_abort(req, "invalid chunked framing from upstream");
+            return;
+        }
+        evbuffer_drain(in, skip);
+        if (data) {
+            if (req->out == OUT_CHUNKED)
+                evbuffer_add_printf(out, "%zx\r\n", data);
+            evbuffer_remove_buffer(in, out, data);
+            if (req->out == OUT_CHUNKED)
+                evbuffer_add(out, "\r\n", 2);
+            req->bytes_out += data;
+        }
+        if (rc == 1) {
+            response_complete(req);
+            return;
+        }
+    }
+}
+
+static void on_up_read(struct bufferevent *bev, void *arg)
+{
+    struct lintel_upconn *c = arg;
+    if (!c->req)
+        return;
+    c->got_bytes = true;
+    lintel_upstream_pump_response(c->req);
+}
+
+static void on_up_write(struct bufferevent *bev, void *arg)
+{
+    struct lintel_upconn *c = arg;
+    struct lintel_request *req = c->req;
+    if (!req)
+        return;
+    if (!req->body_done)
+        lintel_request_pump_body(req);
+    else if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+        lintel_upstream_request_sent(req);
+}
+
+static void on_up_event(struct bufferevent *bev, short what, void *arg)
+{
+    struct lintel_upconn *c = arg;
+    struct lintel_request *req = c->req;
+    if (!req) {
+        lintel_upconn_free(c);
+        return;
+    }
+    const char *target = req->upstream->targets[req->target].addr.text;
+    if (what & BEV_EVENT_CONNECTED) {
+        c->connected = true;
+        int one = 1;
+        setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        struct timeval wt = ms_tv(req->upstream->send_ms);
+        bufferevent_set_timeouts(bev, NULL, &wt);
+        if (req->body_done)
+            lintel_upstream_request_sent(req);
+        return;
+    }
+    char msg[200];
+    if (!c->connected) {
+        bool timeout = what & BEV_EVENT_TIMEOUT;
+        int e = EVUTIL_SOCKET_ERROR();
+        lintel_warn("upstream %s: connect to %s failed: %s", req->upstream->name, target,
+                    timeout ? "timed out" : evutil_socket_error_to_string(e));
+        if (retry_connect(req))
+            return;
+        if (timeout)
+            lintel_request_fail(req, 504, "upstream connect timeout");
+        else if (e == ECONNREFUSED)
+            lintel_request_fail(req, 502, "upstream connect refused");
+        else {
+            snprintf(msg, sizeof(msg), "upstream connect failed: %s",
+                     evutil_socket_error_to_string(e));
+            lintel_request_fail(req, 502, msg);
+        }
+        return;
+    }
+    if ((what & BEV_EVENT_EOF) && req->resp_state == RESP_BODY) {
+        c->eof = true;
+        lintel_upstream_pump_response(req); /* relays what is left, then ends or aborts */
+        return;
+    }
+    if ((what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) && retry_stale(req))
+        return;
+    if (what & BEV_EVENT_TIMEOUT) {
+        lintel_request_fail(req, 504,
+                            (what & BEV_EVENT_READING) ? "upstream read timeout"
+                                                       : "upstream send timeout");
+        return;
+    }
+    if (req->resp_state == RESP_WAIT_HEAD) {
+        lintel_request_fail(req, 502,
+                            (what & BEV_EVENT_EOF) ? "upstream closed the connection"
+                                                   : "upstream connection reset");
+        return;
+    }
+    lintel_request_abort(req, "upstream connection lost mid-response");
+}

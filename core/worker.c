@@ -1,0 +1,269 @@
+#include "worker.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "log.h"
+#include "proxy-internal.h"
+
+int lintel_worker_listen(struct lintel_worker *w, const struct lintel_config *cfg, char *err,
+                         size_t errlen)
+{
+    w->listen_fds = calloc(cfg->nlisten, sizeof(int));
+    if (!w->listen_fds) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < cfg->nlisten; i++) {
+        const struct lintel_sockaddr *a = &cfg->listen[i];
+        int fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        int one = 1;
+        if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+            setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0 ||
+            bind(fd, (const struct sockaddr *)&a->ss, a->len) < 0 || listen(fd, 4096) < 0) {
+            snprintf(err, errlen, "listen %s: %s", a->text, strerror(errno));
+            if (fd >= 0)
+                close(fd);
+            return -1;
+        }
+        w->listen_fds[w->nlisten++] = fd;
+    }
+    return 0;
+}
+
+void lintel_wsnap_ref(struct lintel_wsnap *ws)
+{
+    ws->refs++;
+}
+
+void lintel_wsnap_unref(struct lintel_wsnap *ws)
+{
+    if (--ws->refs)
+        return;
+    size_t n = ws->snap->cfg->nupstreams;
+    for (size_t i = 0; i < n; i++)
+        lintel_balancer_free(ws->balancers[i]);
+    free(ws->balancers);
+    lintel_snapshot_unref(ws->snap);
+    free(ws);
+}
+
+/* Builds the worker's view of s; the view takes over the caller's snapshot reference. */
+static struct lintel_wsnap *wsnap_new(struct lintel_snapshot *s)
+{
+    struct lintel_wsnap *ws = calloc(1, sizeof(*ws));
+    size_t n = s->cfg->nupstreams;
+    if (!ws)
+        goto fail;
+    ws->balancers = calloc(n ? n : 1, sizeof(*ws->balancers));
+    if (!ws->balancers)
+        goto fail;
+    for (size_t i = 0; i < n; i++) {
+        ws->balancers[i] = lintel_balancer_new(&s->cfg->upstreams[i]);
+        if (!ws->balancers[i])
+            goto fail;
+    }
+    ws->snap = s;
+    ws->refs = 1;
+    return ws;
+fail:
+    if (ws && ws->balancers)
+        for (size_t i = 0; i < n; i++)
+            lintel_balancer_free(ws->balancers[i]);
+    if (ws)
+        free(ws->balancers);
+    free(ws);
+    return NULL;
+}
+
+static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
+                      void *arg)
+{
+    lintel_client_accept(arg, fd, sa, salen);
+}
+
+static void on_accept_error(struct evconnlistener *l, void *arg)
+{
+    /* EMFILE and friends: keep the listener; the loop retries on the next readiness. */
+    lintel_warn("accept: %s", strerror(errno));
+}
+
+static void close_listeners(struct lintel_worker *w)
+{
+    if (!w->listeners)
+        return;
+    for (size_t i = 0; i < w->nlisten; i++)
+        if (w->listeners[i])
+            evconnlistener_free(w->listeners[i]); /* closes the fd (LEV_OPT_CLOSE_ON_FREE) */
+    free(w->listeners);
+    w->listeners = NULL;
+    w->nlisten = 0;
+}
+
+static void maybe_finish_drain(struct lintel_worker *w)
+{
+    if (w->draining && w->nclients == 0)
+        event_base_loopexit(w->base, NULL);
+}
+
+void lintel_worker_client_closed(struct lintel_worker *w)
+{
+    maybe_finish_drain(w);
+}
+
+static void on_drain_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    struct lintel_worker *w = arg;
+    lintel_warn("drain timeout: closing %zu connection(s) still open", w->nclients);
+    lintel_clients_close_all(w);
+    event_base_loopexit(w->base, NULL);
+}
+
+static void begin_drain(struct lintel_worker *w)
+{
+    if (w->draining)
+        return;
+    w->draining = true;
+    close_listeners(w);
+    lintel_clients_drain(w);
+    uint64_t ms = w->current->snap->cfg->timeouts.drain_ms;
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+    w->drain_timer = evtimer_new(w->base, on_drain_timeout, w);
+    if (w->drain_timer)
+        evtimer_add(w->drain_timer, &tv);
+    maybe_finish_drain(w);
+}
+
+static void on_wake(evutil_socket_t fd, short what, void *arg)
+{
+    struct lintel_worker *w = arg;
+    uint64_t v;
+    ssize_t r = read(w->wake_fd, &v, sizeof(v));
+    (void)r;
+    struct lintel_snapshot *s = atomic_exchange(&w->pending, NULL);
+    if (s) {
+        struct lintel_wsnap *ws = wsnap_new(s);
+        if (ws) {
+            struct lintel_wsnap *old = w->current;
+            w->current = ws;
+            lintel_wsnap_unref(old);
+            lintel_debug("now on configuration %u", s->generation);
+        } else {
+            lintel_error("out of memory taking configuration %u; keeping the previous one",
+                         s->generation);
+            lintel_snapshot_unref(s);
+        }
+    }
+    if (atomic_load(&w->stop))
+        begin_drain(w);
+}
+
+static void *worker_main(void *arg)
+{
+    struct lintel_worker *w = arg;
+    char name[16];
+    snprintf(name, sizeof(name), "w%u", w->id);
+    lintel_log_set_thread(name);
+    event_base_dispatch(w->base);
+    /* Loop over: either drained or forced. Free what is left. */
+    lintel_clients_close_all(w);
+    lintel_pools_free(w);
+    close_listeners(w);
+    return NULL;
+}
+
+int lintel_worker_start(struct lintel_worker *w, struct lintel_snapshot *s, char *err,
+                        size_t errlen)
+{
+    struct event_config *ec = event_config_new();
+    if (!ec)
+        goto oom;
+    /* One thread owns this base: skip libevent's internal locking. */
+    event_config_set_flag(ec, EVENT_BASE_FLAG_NOLOCK);
+    w->base = event_base_new_with_config(ec);
+    event_config_free(ec);
+    if (!w->base)
+        goto oom;
+    if (getrandom(&w->id_seed, sizeof(w->id_seed), 0) != sizeof(w->id_seed))
+        w->id_seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+    w->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (w->wake_fd < 0) {
+        snprintf(err, errlen, "eventfd: %s", strerror(errno));
+        return -1;
+    }
+    w->wake_ev = event_new(w->base, w->wake_fd, EV_READ | EV_PERSIST, on_wake, w);
+    if (!w->wake_ev || event_add(w->wake_ev, NULL) < 0)
+        goto oom;
+    w->listeners = calloc(w->nlisten ? w->nlisten : 1, sizeof(*w->listeners));
+    if (!w->listeners)
+        goto oom;
+    for (size_t i = 0; i < w->nlisten; i++) {
+        w->listeners[i] = evconnlistener_new(w->base, on_accept, w,
+                                             LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1,
+                                             w->listen_fds[i]);
+        if (!w->listeners[i])
+            goto oom;
+        evconnlistener_set_error_cb(w->listeners[i], on_accept_error);
+    }
+    lintel_snapshot_ref(s);
+    w->current = wsnap_new(s);
+    if (!w->current) {
+        lintel_snapshot_unref(s);
+        goto oom;
+    }
+    int rc = pthread_create(&w->thread, NULL, worker_main, w);
+    if (rc) {
+        snprintf(err, errlen, "cannot start worker thread: %s", strerror(rc));
+        return -1;
+    }
+    return 0;
+oom:
+    snprintf(err, errlen, "out of memory starting worker %u", w->id);
+    return -1;
+}
+
+static void wake(struct lintel_worker *w)
+{
+    uint64_t one = 1;
+    ssize_t r = write(w->wake_fd, &one, sizeof(one));
+    (void)r; /* a full eventfd counter still wakes the loop */
+}
+
+void lintel_worker_publish(struct lintel_worker *w, struct lintel_snapshot *s)
+{
+    lintel_snapshot_ref(s);
+    struct lintel_snapshot *old = atomic_exchange(&w->pending, s);
+    /* Not yet picked up: the worker skips straight to the newest one. */
+    lintel_snapshot_unref(old);
+    wake(w);
+}
+
+void lintel_worker_stop(struct lintel_worker *w)
+{
+    atomic_store(&w->stop, true);
+    wake(w);
+}
+
+void lintel_worker_join(struct lintel_worker *w)
+{
+    pthread_join(w->thread, NULL);
+    lintel_snapshot_unref(atomic_exchange(&w->pending, NULL));
+    if (w->current)
+        lintel_wsnap_unref(w->current);
+    if (w->drain_timer)
+        event_free(w->drain_timer);
+    event_free(w->wake_ev);
+    close(w->wake_fd);
+    event_base_free(w->base);
+    free(w->listen_fds);
+}
