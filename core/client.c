@@ -324,7 +324,7 @@ static void request_begin(struct lintel_client *c, struct lintel_request *req, c
         .header_ctx = &req->head.headers,
     };
     q.host = host_key(req, &q.host_len);
-    switch (lintel_router_match(req->ws->snap->router, &q, &req->route, &req->prefix_len)) {
+    switch (lintel_router_match(req->ws->snap->routers[c->worker->id], &q, &req->route, &req->prefix_len)) {
     case LINTEL_MATCH_NOT_FOUND:
         lintel_request_fail(req, 404, "no route");
         return;

@@ -19,23 +19,25 @@
 #define C_TARGET 0x4 /* request-target: visible ASCII only */
 #define C_HOST 0x8   /* Host value: reg-name, IP-literal and port characters */
 
+/* Each entry is the OR of its byte's classes: 15 all four, 14 all but token, 7 token, field and
+ * target but not Host, 6 field and target, 2 field only (SP, HTAB, obs-text), 0 none (CTL). */
 static const unsigned char cclass[256] = {
-    /* 00 */ 0, 0, 0,  0, 0,  0,  0,  0,  0,  2,  0,  0,  0,  0,  0,  0,
-    /* 10 */ 0, 0, 0,  0, 0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
-    /* 20 */ 2, 15, 6, 7, 15, 15, 15, 15, 14, 14, 15, 15, 14, 15, 15, 6,
-    /* 30 */ 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 14, 14, 6, 14, 6, 6,
-    /* 40 */ 6, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15,
-    /* 50 */ 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 14, 6, 14, 7, 15,
-    /* 60 */ 7, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15,
-    /* 70 */ 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 6, 7, 6, 15, 0,
-    /* 80 */ 2, 2, 2,  2, 2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,
-    /* 90 */ 2, 2, 2,  2, 2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,
-    /* a0 */ 2, 2, 2,  2, 2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,
-    /* b0 */ 2, 2, 2,  2, 2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,
-    /* c0 */ 2, 2, 2,  2, 2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,
-    /* d0 */ 2, 2, 2,  2, 2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,
-    /* e0 */ 2, 2, 2,  2, 2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,
-    /* f0 */ 2, 2, 2,  2, 2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,
+    /* 00 */ 0,  0,  0,  0,  0,  0,  0,  0,  0,  2,  0,  0,  0,  0,  0,  0,
+    /* 10 */ 0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
+    /* 20 */ 2,  15, 6,  7,  15, 15, 15, 15, 14, 14, 15, 15, 14, 15, 15, 6,
+    /* 30 */ 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 14, 14, 6,  14, 6,  6,
+    /* 40 */ 6,  15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15,
+    /* 50 */ 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 14, 6,  14, 7,  15,
+    /* 60 */ 7,  15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15,
+    /* 70 */ 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 15, 6,  7,  6,  15, 0,
+    /* 80 */ 2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,
+    /* 90 */ 2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,
+    /* a0 */ 2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,
+    /* b0 */ 2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,
+    /* c0 */ 2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,
+    /* d0 */ 2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,
+    /* e0 */ 2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,
+    /* f0 */ 2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,  2,
 };
 
 #define IS(cls, ch) (cclass[(unsigned char)(ch)] & (cls))
@@ -254,7 +256,7 @@ static int parse_request_line(struct lintel_head *h, char *line, size_t n, char 
 }
 
 /* "HTTP/d.d SP 3DIGIT [SP reason]": the SP before an empty reason is tolerated (many servers
- * omit it and it cannot change framing). */
+ * omit it and it cannot change framing). The caller has checked the line for control bytes. */
 static int parse_status_line(struct lintel_head *h, char *line, size_t n, char *err, size_t errlen)
 {
     if (n < 12 || line[8] != ' ' || parse_version(line, 8, h) != 0)
@@ -267,9 +269,6 @@ static int parse_status_line(struct lintel_head *h, char *line, size_t n, char *
     }
     if (st < 100 || (n > 12 && line[12] != ' '))
         return fail(err, errlen, 502, "bad upstream status line");
-    for (size_t i = 13; i < n; i++)
-        if (!IS(C_FIELD, line[i]))
-            return fail(err, errlen, 502, "control character in upstream reason");
     h->status = st;
     h->reason = n > 12 ? line + 13 : line + n;
     return 0;
@@ -305,8 +304,8 @@ static int parse_header_lines(struct lintel_head *h, char *p, char *end, int bad
         }
         if (c == p)
             return fail(err, errlen, bad, "empty header name");
-        /* Every value byte, the first one included: http-parser skips leading whitespace and
-         * lets some control characters through there. */
+        /* Every value byte, the first one included: http-parser skips leading whitespace
+         * without looking at what it skips. */
         if (!field_chars_ok(c + 1, (size_t)(cr - c - 1)))
             return fail(err, errlen, bad, "control character in header value");
 
@@ -455,8 +454,8 @@ static int check_host(struct lintel_head *h, const struct lintel_header *host, u
                 return fail(err, errlen, 400, "bad Host");
     }
     if (h->host) { /* absolute-form: parse_target set it to the authority */
-        if (host && (host->value_len != h->host_len ||
-                     strncasecmp(host->value, h->host, h->host_len) != 0))
+        if (host &&
+            (host->value_len != h->host_len || strncasecmp(host->value, h->host, h->host_len) != 0))
             return fail(err, errlen, 400, "Host does not match request-target");
     } else if (host) {
         h->host = host->value;
@@ -498,8 +497,7 @@ static int check_headers(struct lintel_head *h, int bad, char *err, size_t errle
             break;
         case H_EXPECT:
             /* RFC 9110 10.1.1: ignored in HTTP/1.0 requests */
-            if (h->is_request && h->http_minor == 1 &&
-                strcasecmp(hd->value, "100-continue") == 0)
+            if (h->is_request && h->http_minor == 1 && strcasecmp(hd->value, "100-continue") == 0)
                 h->expect_continue = true;
             break;
         case H_HOP:
@@ -528,8 +526,7 @@ static int check_headers(struct lintel_head *h, int bad, char *err, size_t errle
     struct conn_opts co = {false, false, false};
     if (has_connection) {
         for (size_t i = 0; i < hs->n; i++)
-            if (NAME_IS(&hs->v[i], "Connection") &&
-                apply_connection(hs, hs->v[i].value, &co) < 0)
+            if (NAME_IS(&hs->v[i], "Connection") && apply_connection(hs, hs->v[i].value, &co) < 0)
                 return fail(err, errlen, bad, "bad Connection");
     }
     h->keepalive = co.close ? false : (h->http_minor == 1 || co.keepalive);
@@ -553,7 +550,6 @@ struct second_opinion {
     const char *url;
     size_t url_len;
     size_t fields;
-    bool complete;
 };
 
 static int on_url(http_parser *p, const char *at, size_t n)
@@ -574,8 +570,6 @@ static int on_header_field(http_parser *p, const char *at, size_t n)
 
 static int on_headers_complete(http_parser *p)
 {
-    struct second_opinion *so = p->data;
-    so->complete = true;
     http_parser_pause(p, 1); /* never let it read (and frame) the body */
     return 0;
 }
@@ -590,23 +584,24 @@ static const http_parser_settings second_opinion_settings = {
 static int check_with_http_parser(struct lintel_head *h, const char *buf, size_t len,
                                   const char *copy, int bad, char *err, size_t errlen)
 {
-    struct second_opinion so = {NULL, 0, 0, false};
+    struct second_opinion so = {NULL, 0, 0};
     http_parser p;
     http_parser_init(&p, h->is_request ? HTTP_REQUEST : HTTP_RESPONSE);
     p.data = &so;
-    http_parser_execute(&p, &second_opinion_settings, buf, len);
+    size_t parsed = http_parser_execute(&p, &second_opinion_settings, buf, len);
     enum http_errno e = HTTP_PARSER_ERRNO(&p);
     if (e == HPE_HEADER_OVERFLOW) /* its compiled-in limit is 80k */
         return fail(err, errlen, h->is_request ? 431 : 502, "head too large for http-parser");
     if (e == HPE_INVALID_METHOD)
         return fail(err, errlen, 400, "unknown method");
-    if (e != HPE_PAUSED || !so.complete) {
+    if (e != HPE_PAUSED && e != HPE_OK) {
         if (errlen)
             snprintf(err, errlen, "malformed head (http-parser: %s)", http_errno_name(e));
         return bad;
     }
-    bool same = p.http_major == h->http_major && p.http_minor == h->http_minor &&
-                so.fields == h->headers.n;
+    /* Paused (only on_headers_complete pauses) on the final LF: the head ends where ours does. */
+    bool same = e == HPE_PAUSED && parsed + 1 == len && p.http_major == h->http_major &&
+                p.http_minor == h->http_minor && so.fields == h->headers.n;
     if (h->is_request)
         same = same && strcmp(http_method_str((enum http_method)p.method), h->method_str) == 0 &&
                so.url == buf + (h->target - copy) && so.url_len == h->target_len;
@@ -659,8 +654,9 @@ int lintel_head_parse(struct lintel_head *h, bool is_request, const char *buf, s
     if (line0 == 0 || copy[line0 - 1] != '\r')
         return fail(err, errlen, bad, "bare LF in head");
     if (!field_chars_ok(copy, line0 - 1)) /* a bare CR or other CTL in the first line */
-        return fail(err, errlen, bad, is_request ? "control character in request line"
-                                                     : "control character in status line");
+        return fail(err, errlen, bad,
+                    is_request ? "control character in request line"
+                               : "control character in status line");
     copy[line0 - 1] = '\0';
     int rc = is_request ? parse_request_line(h, copy, line0 - 1, pathq, err, errlen)
                         : parse_status_line(h, copy, line0 - 1, err, errlen);

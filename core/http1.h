@@ -71,7 +71,9 @@ struct lintel_head_limits {
  *   >0  the head length (from after *skip, final CRLFCRLF included),
  *    0  more bytes are needed (len within limits),
  *   -1  bad line ends: a bare LF or a bare CR (400), err set;
- *   -2  no end within lim->header_bytes (431), err set. */
+ *   -2  no end within lim->header_bytes (431), err set.
+ * The skipped empty lines count against lim->header_bytes too. It rescans from the start on each
+ * call, so it may simply be called again as bytes arrive. */
 ssize_t lintel_head_find_end(const char *buf, size_t len, const struct lintel_head_limits *lim,
                              size_t *skip, char *err, size_t errlen);
 
@@ -89,7 +91,9 @@ ssize_t lintel_head_find_end(const char *buf, size_t len, const struct lintel_he
  * Request-targets: origin-form; absolute-form (http/https: path and query come from it, host is
  * its authority, and a Host header naming another host is a 400); "*" for OPTIONS only (path is
  * "*"). CONNECT is refused with 400. An unknown method (not in http-parser's table) is a 400.
- * Responses: body is LINTEL_BODY_NONE for 1xx, 204 and 304 whatever the headers say. */
+ * Responses: body is LINTEL_BODY_NONE for 1xx, 204 and 304 whatever the headers say.
+ * 500 when the arena is out of memory. On any failure *h is partly filled and must not be used;
+ * what was allocated stays in the arena until it is freed. */
 int lintel_head_parse(struct lintel_head *h, bool is_request, const char *buf, size_t len,
                       const struct lintel_head_limits *lim, struct lintel_arena *arena, char *err,
                       size_t errlen);
@@ -131,6 +135,9 @@ void lintel_chunked_init(struct lintel_chunked *c);
  * and the next *data bytes are body data (to pass on); *skip + *data > 0 whenever len > 0.
  * Returns 1 when the whole body (last chunk and trailers) ends at *skip + *data, 0 when more
  * input is expected, -1 on malformed framing with err set. Call again with the rest of the input.
+ * One call returns at most one run of data; framing after it is left for the next call. Chunk
+ * sizes above INT64_MAX are an overflow. Once it has returned 1 it returns 1 again and consumes
+ * nothing (what follows belongs to the next message). On -1, *skip and *data are 0.
  */
 int lintel_chunked_step(struct lintel_chunked *c, const char *in, size_t len, size_t *skip,
                         size_t *data, char *err, size_t errlen);

@@ -29,7 +29,7 @@ enum {
     S_DATA,        /* chunk data */
     S_DATA_CR,     /* the CRLF after chunk data */
     S_DATA_LF,
-    S_TRAILER,     /* start of a trailer line, or of the final empty line */
+    S_TRAILER, /* start of a trailer line, or of the final empty line */
     S_TRAILER_NAME,
     S_TRAILER_VALUE,
     S_TRAILER_LF,
@@ -80,11 +80,10 @@ static int step_byte(struct lintel_chunked *c, unsigned char ch, char *err, size
     if (c->state >= S_EXT_WS && c->state <= S_EXT_CLOSED && ch != '\r' &&
         ++c->line_len > MAX_EXT_BYTES)
         return fail(err, errlen, "chunk extension too long");
-    if (c->state >= S_TRAILER && c->state <= S_FINAL_LF &&
-        ++c->trailer_bytes > MAX_TRAILER_BYTES)
+    if (c->state >= S_TRAILER && c->state <= S_FINAL_LF && ++c->trailer_bytes > MAX_TRAILER_BYTES)
         return fail(err, errlen, "trailers too long");
-    if (ch == '\n' && c->state != S_SIZE_LF && c->state != S_DATA_LF &&
-        c->state != S_TRAILER_LF && c->state != S_FINAL_LF)
+    if (ch == '\n' && c->state != S_SIZE_LF && c->state != S_DATA_LF && c->state != S_TRAILER_LF &&
+        c->state != S_FINAL_LF)
         return fail(err, errlen, "bare LF in chunked framing");
 
     switch (c->state) {

@@ -31,13 +31,14 @@ static void usage(FILE *f)
                "       lintel -V           print version and plugin ABI version\n");
 }
 
-static struct lintel_snapshot *load(const char *path, unsigned generation, char *err,
-                                    size_t errlen)
+/* nworkers 0: as many as the file asks for (first load and -t). */
+static struct lintel_snapshot *load(const char *path, unsigned generation, unsigned nworkers,
+                                    char *err, size_t errlen)
 {
     struct lintel_config *cfg;
     if (lintel_config_load(path, &cfg, err, errlen) < 0)
         return NULL;
-    return lintel_snapshot_new(cfg, generation, err, errlen);
+    return lintel_snapshot_new(cfg, generation, nworkers ? nworkers : cfg->workers, err, errlen);
 }
 
 static bool same_listeners(const struct lintel_config *a, const struct lintel_config *b)
@@ -55,7 +56,7 @@ static bool same_listeners(const struct lintel_config *a, const struct lintel_co
  * configuration stays. Returns 0, or -1 with err set. */
 static int reload(struct gateway *g, char *err, size_t errlen)
 {
-    struct lintel_snapshot *s = load(g->config_path, g->current->generation + 1, err, errlen);
+    struct lintel_snapshot *s = load(g->config_path, g->current->generation + 1, g->nworkers, err, errlen);
     if (!s) {
         g->reloads_failed++;
         lintel_error("reload refused, configuration %u keeps serving: %s", g->current->generation,
@@ -98,7 +99,7 @@ static int run(struct gateway *g)
     unsigned started = 0;
 
     signal(SIGPIPE, SIG_IGN);
-    g->current = load(g->config_path, 1, err, sizeof(err));
+    g->current = load(g->config_path, 1, 0, err, sizeof(err));
     if (!g->current) {
         lintel_error("%s", err);
         return 1;
@@ -195,7 +196,7 @@ int main(int argc, char **argv)
     }
     if (test_only) {
         char err[1024];
-        struct lintel_snapshot *s = load(path, 1, err, sizeof(err));
+        struct lintel_snapshot *s = load(path, 1, 0, err, sizeof(err));
         if (!s) {
             fprintf(stderr, "%s\n", err);
             return 1;

@@ -236,6 +236,11 @@ static int pnode_build(struct lintel_arena *a, struct pnode *node, const struct 
     return 0;
 }
 
+static void free_regex(void *re)
+{
+    regfree(re);
+}
+
 /* Fills group g from its sorted items[lo..hi): exact paths into the shared table, prefixes into a
  * tree, regexes into a list. entries is the router-wide entry array, *used its fill level. */
 static int group_build(struct lintel_router *r, uint32_t g, const struct item *items, size_t lo,
@@ -283,7 +288,16 @@ static int group_build(struct lintel_router *r, uint32_t g, const struct item *i
         for (size_t i = lo; i < hi; i++) {
             if (items[i].kind != LINTEL_PATH_REGEX)
                 continue;
-            rx[k].re = items[i].re;
+            /* A private compile: glibc's regexec locks the regex_t it runs, so a router
+             * shares no regex_t with another router (each worker has its own). */
+            regex_t *re = lintel_arena_alloc(r->arena, sizeof(*re));
+            if (!re || regcomp(re, items[i].text, REG_EXTENDED | REG_NOSUB) != 0)
+                return -1;
+            if (lintel_arena_cleanup_add(r->arena, free_regex, re) < 0) {
+                regfree(re);
+                return -1;
+            }
+            rx[k].re = re;
             rx[k].e.route = items[i].route;
             rx[k].e.methods = items[i].route->methods;
             k++;

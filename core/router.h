@@ -4,7 +4,9 @@
  * before host-less routes; within a host group: exact path > longest prefix > regex in file order.
  * Among routes sharing the same path, the first in file order whose methods and headers match
  * wins. Exact and prefix lookups cost O(path length), not O(number of routes). A router is
- * immutable after lintel_router_new and may be used by any number of threads at once. */
+ * immutable after lintel_router_new. It compiles its own copy of every regex, because glibc's
+ * regexec takes a lock inside the regex_t it runs: give each worker its own router and the
+ * request path takes no lock. */
 #ifndef LINTEL_ROUTER_H
 #define LINTEL_ROUTER_H
 

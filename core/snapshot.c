@@ -1,25 +1,44 @@
 #include "snapshot.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
+static void snapshot_free(struct lintel_snapshot *s)
+{
+    for (unsigned i = 0; s->routers && i < s->nrouters; i++)
+        lintel_router_free(s->routers[i]);
+    free(s->routers);
+    lintel_config_free(s->cfg);
+    free(s);
+}
+
 struct lintel_snapshot *lintel_snapshot_new(struct lintel_config *cfg, unsigned generation,
-                                            char *err, size_t errlen)
+                                            unsigned nworkers, char *err, size_t errlen)
 {
     struct lintel_snapshot *s = calloc(1, sizeof(*s));
     if (!s) {
         lintel_config_free(cfg);
+        snprintf(err, errlen, "out of memory");
         return NULL;
     }
     s->cfg = cfg;
     s->generation = generation;
-    s->router = lintel_router_new(cfg->routes, cfg->nroutes, err, errlen);
-    if (!s->router) {
-        lintel_config_free(cfg);
-        free(s);
-        return NULL;
+    s->routers = calloc(nworkers, sizeof(*s->routers));
+    if (!s->routers) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    s->nrouters = nworkers;
+    for (unsigned i = 0; i < nworkers; i++) {
+        s->routers[i] = lintel_router_new(cfg->routes, cfg->nroutes, err, errlen);
+        if (!s->routers[i])
+            goto fail;
     }
     atomic_init(&s->refs, 1);
     return s;
+fail:
+    snapshot_free(s);
+    return NULL;
 }
 
 void lintel_snapshot_ref(struct lintel_snapshot *s)
@@ -31,7 +50,5 @@ void lintel_snapshot_unref(struct lintel_snapshot *s)
 {
     if (!s || atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) != 1)
         return;
-    lintel_router_free(s->router);
-    lintel_config_free(s->cfg);
-    free(s);
+    snapshot_free(s);
 }

@@ -15,13 +15,14 @@ struct lintel_snapshot {
     atomic_uint refs;
     unsigned generation; /* 1 for the first configuration, +1 per successful reload */
     struct lintel_config *cfg;
-    struct lintel_router *router;
+    struct lintel_router **routers; /* one per worker (see router.h: no shared regex_t) */
+    unsigned nrouters;
 };
 
-/* Builds a snapshot from cfg, taking ownership of it (also on failure). Returns a snapshot with
- * one reference, or NULL with err set. */
+/* Builds a snapshot from cfg for nworkers workers, taking ownership of cfg (also on failure).
+ * Returns a snapshot with one reference, or NULL with err set. */
 struct lintel_snapshot *lintel_snapshot_new(struct lintel_config *cfg, unsigned generation,
-                                            char *err, size_t errlen);
+                                            unsigned nworkers, char *err, size_t errlen);
 
 /* Takes a reference. Thread: any. */
 void lintel_snapshot_ref(struct lintel_snapshot *s);
