@@ -316,7 +316,7 @@ static int read_limits(struct lintel_config_ctx *c, const struct lintel_ynode *r
         return 0;
     /* Upper bounds keep per-connection buffers sized from these values sane. */
     if (lintel_config_map(c, n, keys) < 0 ||
-        lintel_config_size(c, n, "header_bytes", 1 << 10, 1 << 20, "must be a size from 1k to 1m",
+        lintel_config_size(c, n, "header_bytes", 1 << 10, 64 << 10, "must be a size from 1k to 64k",
                            &cfg->limits.header_bytes) < 0 ||
         lintel_config_uint(c, n, "headers", 1, 10000, &cfg->limits.headers) < 0 ||
         lintel_config_size(c, n, "body_bytes", 0, UINT64_MAX, "must be a size",

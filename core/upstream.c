@@ -128,10 +128,12 @@ static int build_up_head(struct lintel_request *req)
         if (*rest != '/')
             evbuffer_add(b, "/", 1);
         evbuffer_add(b, rest, strlen(rest));
-    } else if (h->target[0] == '/' || h->target[0] == '*') {
-        evbuffer_add(b, h->target, h->target_len);
+    } else if (h->target[0] == '*') {
+        evbuffer_add(b, "*", 1); /* OPTIONS * */
         goto target_done;
     } else {
+        /* path + query, never the raw target: that drops a fragment and turns absolute-form
+         * into origin-form. */
         evbuffer_add(b, h->path, h->path_len);
     }
     if (h->query)

@@ -358,9 +358,9 @@ static void test_bad_sizes_and_numbers(void)
 {
     static const struct err_case cases[] = {
         {HEAD "routes: []\nlimits:\n  header_bytes: 512\n",
-         "t.yaml:9:17: limits.header_bytes: must be a size from 1k to 1m"},
-        {HEAD "routes: []\nlimits:\n  header_bytes: 2m\n",
-         "t.yaml:9:17: limits.header_bytes: must be a size from 1k to 1m"},
+         "t.yaml:9:17: limits.header_bytes: must be a size from 1k to 64k"},
+        {HEAD "routes: []\nlimits:\n  header_bytes: 65k\n",
+         "t.yaml:9:17: limits.header_bytes: must be a size from 1k to 64k"},
         {HEAD "routes: []\nlimits:\n  body_bytes: 8mb\n",
          "t.yaml:9:15: limits.body_bytes: must be a size"},
         {HEAD "routes: []\nlimits:\n  body_bytes: 99999999999g\n",

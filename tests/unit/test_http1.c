@@ -149,8 +149,16 @@ static void test_reject_duplicate_cl(void)
 
 static void test_reject_malformed_cl(void)
 {
-    const char *bad[] = {"", "-1", "+1", "1a", "0x10", "1 2", "1,1", "5, 5",
-                         "9223372036854775808", "18446744073709551616",
+    const char *bad[] = {"",
+                         "-1",
+                         "+1",
+                         "1a",
+                         "0x10",
+                         "1 2",
+                         "1,1",
+                         "5, 5",
+                         "9223372036854775808",
+                         "18446744073709551616",
                          "99999999999999999999999"};
     char buf[256];
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -160,8 +168,7 @@ static void test_reject_malformed_cl(void)
     }
     struct lintel_head h;
     CU_ASSERT_EQUAL(
-        req(&h, "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 9223372036854775807\r\n\r\n"),
-        0);
+        req(&h, "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 9223372036854775807\r\n\r\n"), 0);
     CU_ASSERT_EQUAL(h.content_length, INT64_MAX);
 }
 
@@ -233,10 +240,12 @@ static void test_reject_nul_in_value(void)
 
 static void test_reject_ctl_first_value_byte(void)
 {
-    expect_reject("GET / HTTP/1.1\r\nHost: a\r\nX: \x01" "abc\r\n\r\n", 400,
-                  "control character in header value");
-    expect_reject("GET / HTTP/1.1\r\nHost: a\r\nX:\x0b" "abc\r\n\r\n", 400,
-                  "control character in header value");
+    expect_reject("GET / HTTP/1.1\r\nHost: a\r\nX: \x01"
+                  "abc\r\n\r\n",
+                  400, "control character in header value");
+    expect_reject("GET / HTTP/1.1\r\nHost: a\r\nX:\x0b"
+                  "abc\r\n\r\n",
+                  400, "control character in header value");
     expect_reject("GET / HTTP/1.1\r\nHost: a\r\nX: ab\x7f\r\n\r\n", 400,
                   "control character in header value");
     static const char nul[] = "GET / HTTP/1.1\r\nHost: a\r\nX: \0abc\r\n\r\n";
@@ -374,7 +383,8 @@ static void test_post_content_length(void)
 {
     struct lintel_head h;
     CU_ASSERT_EQUAL_FATAL(
-        req(&h, "POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: 42\r\nExpect: 100-Continue\r\n\r\n"),
+        req(&h,
+            "POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: 42\r\nExpect: 100-Continue\r\n\r\n"),
         0);
     CU_ASSERT_EQUAL(h.method, HTTP_POST);
     CU_ASSERT_EQUAL(h.body, LINTEL_BODY_LENGTH);
@@ -415,7 +425,8 @@ static void test_keepalive_rules(void)
     CU_ASSERT_EQUAL(req(&h, "GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, close\r\n\r\n"),
                     0);
     CU_ASSERT(!h.keepalive);
-    CU_ASSERT_EQUAL(req(&h, "GET / HTTP/1.0\r\nConnection: x\r\nConnection: keep-alive\r\n\r\n"), 0);
+    CU_ASSERT_EQUAL(req(&h, "GET / HTTP/1.0\r\nConnection: x\r\nConnection: keep-alive\r\n\r\n"),
+                    0);
     CU_ASSERT(h.keepalive);
 }
 
@@ -452,8 +463,9 @@ static void test_connection_listed_hop_headers(void)
                                   "Content-Length, X-Late\r\nX-Late: 3\r\nContent-Length: 0\r\n"
                                   "\r\n"),
                           0);
-    const char *hop[] = {"Connection", "X-Secret", "Keep-Alive", "TE", "Trailer", "Upgrade",
-                         "Proxy-Connection", "Proxy-Authorization", "X-Late"};
+    const char *hop[] = {"Connection", "X-Secret", "Keep-Alive",       "TE",
+                         "Trailer",    "Upgrade",  "Proxy-Connection", "Proxy-Authorization",
+                         "X-Late"};
     for (size_t i = 0; i < sizeof(hop) / sizeof(hop[0]); i++) {
         struct lintel_header *hd = lintel_headers_get(&h.headers, hop[i], strlen(hop[i]));
         CU_ASSERT_PTR_NOT_NULL_FATAL(hd);
@@ -483,9 +495,8 @@ static void test_headers_get_add(void)
     char names[40][8];
     for (int i = 0; i < 40; i++) {
         snprintf(names[i], sizeof(names[i]), "N-%d", i);
-        CU_ASSERT_EQUAL_FATAL(lintel_headers_add(&h.headers, arena, names[i], strlen(names[i]),
-                                                 "v", 1),
-                              0);
+        CU_ASSERT_EQUAL_FATAL(
+            lintel_headers_add(&h.headers, arena, names[i], strlen(names[i]), "v", 1), 0);
     }
     CU_ASSERT_EQUAL(h.headers.n, 43);
     CU_ASSERT(h.headers.cap >= 43);
@@ -801,13 +812,11 @@ static void test_chunked_done_consumes_nothing_more(void)
     CU_ASSERT_EQUAL(skip + data, 0);
     /* one call hands back framing then data, and stops at the data's end */
     lintel_chunked_init(&c);
-    CU_ASSERT_EQUAL(lintel_chunked_step(&c, "3\r\nabc\r\n0\r\n\r\n", 13, &skip, &data, err,
-                                        sizeof(err)),
-                    0);
+    CU_ASSERT_EQUAL(
+        lintel_chunked_step(&c, "3\r\nabc\r\n0\r\n\r\n", 13, &skip, &data, err, sizeof(err)), 0);
     CU_ASSERT_EQUAL(skip, 3);
     CU_ASSERT_EQUAL(data, 3);
-    CU_ASSERT_EQUAL(lintel_chunked_step(&c, "\r\n0\r\n\r\n", 7, &skip, &data, err, sizeof(err)),
-                    1);
+    CU_ASSERT_EQUAL(lintel_chunked_step(&c, "\r\n0\r\n\r\n", 7, &skip, &data, err, sizeof(err)), 1);
     CU_ASSERT_EQUAL(skip, 7);
 }
 
