@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -14,6 +15,7 @@
 #include <http_parser.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "proxy-internal.h"
 
 static void parse_heads(struct lintel_client *c);
@@ -57,6 +59,9 @@ static struct lintel_request *request_new(struct lintel_client *c)
     req->target = -1;
     req->status = 0;
     clock_gettime(CLOCK_MONOTONIC, &req->start);
+    struct timespec wall;
+    clock_gettime(CLOCK_REALTIME, &wall);
+    req->start_unix_us = (uint64_t)wall.tv_sec * 1000000 + (uint64_t)wall.tv_nsec / 1000;
     /* Unique within the process (worker id + sequence), unpredictable across restarts (seed). */
     snprintf(req->id, sizeof(req->id), "%016llx%02x%014llx", (unsigned long long)w->id_seed,
              w->id & 0xff, (unsigned long long)(++w->request_seq & 0xffffffffffffffull));
@@ -67,6 +72,17 @@ static struct lintel_request *request_new(struct lintel_client *c)
 
 static void request_free(struct lintel_request *req)
 {
+    struct lintel_worker *w = req->client->worker;
+    if (w->metrics) {
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        uint64_t us = (uint64_t)((now.tv_sec - req->start.tv_sec) * 1000000 +
+                                 (now.tv_nsec - req->start.tv_nsec) / 1000);
+        lintel_metrics_request(w->metrics, req->route ? req->route->name : "", req->status, us);
+    }
+    lintel_phases_end(req);
+    if (req->body_buf)
+        evbuffer_free(req->body_buf);
     if (req->target >= 0)
         lintel_balancer_release(req->balancer, req->target);
     lintel_wsnap_unref(req->ws);
@@ -113,6 +129,93 @@ static size_t json_escape(char *out, size_t cap, const char *s)
     return n;
 }
 
+int lintel_request_set_own(struct lintel_request *req, int status, const char *type,
+                           const void *body, size_t len)
+{
+    char *copy = NULL;
+    if (len) {
+        copy = lintel_arena_alloc(req->arena, len);
+        if (!copy)
+            return -1;
+        memcpy(copy, body, len);
+    }
+    memset(&req->resp, 0, sizeof(req->resp));
+    req->resp.status = status;
+    req->resp.reason = http_status_str((enum http_status)status);
+    req->resp.http_major = 1;
+    req->resp.http_minor = 1;
+    req->own = true;
+    req->own_type = type ? lintel_arena_strndup(req->arena, type, strlen(type))
+                    : (len && copy[0] == '{') ? "application/json"
+                                              : "text/plain";
+    req->own_body = copy;
+    req->own_body_len = len;
+    return 0;
+}
+
+static void write_own(struct lintel_request *req)
+{
+    struct lintel_client *c = req->client;
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    const struct lintel_head *r = &req->resp;
+    bool has_type = false;
+    evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n", r->status, r->reason ? r->reason : "");
+    for (size_t i = 0; i < r->headers.n; i++) {
+        const struct lintel_header *x = &r->headers.v[i];
+        if (x->flags & (LINTEL_HDR_DELETED | LINTEL_HDR_HOP))
+            continue;
+        if (!strcasecmp(x->name, "Content-Length") || !strcasecmp(x->name, "Transfer-Encoding") ||
+            !strcasecmp(x->name, "Connection") || !strcasecmp(x->name, "X-Request-Id"))
+            continue;
+        has_type = has_type || !strcasecmp(x->name, "Content-Type");
+        evbuffer_add_printf(out, "%s: %s\r\n", x->name, x->value);
+    }
+    bool bodyless = r->status == 204 || r->status == 304 || r->status < 200;
+    if (!has_type && req->own_body_len)
+        evbuffer_add_printf(out, "Content-Type: %s\r\n", req->own_type);
+    if (!bodyless)
+        evbuffer_add_printf(out, "Content-Length: %zu\r\n", req->own_body_len);
+    evbuffer_add_printf(out, "X-Request-Id: %s\r\n", req->id_value);
+    if (req->close_after || c->worker->draining)
+        evbuffer_add(out, "Connection: close\r\n", 19);
+    else if (req->head.http_minor == 0 && req->head.method_str)
+        evbuffer_add(out, "Connection: keep-alive\r\n", 24);
+    evbuffer_add(out, "\r\n", 2);
+    if (!bodyless && req->head.method != HTTP_HEAD && req->own_body_len)
+        evbuffer_add(out, req->own_body, req->own_body_len);
+    req->bytes_out += req->own_body_len;
+}
+
+/* The JSON error body every gateway-made error carries. */
+static void set_error(struct lintel_request *req, int status, const char *error)
+{
+    char esc[512], rid[160], body[768];
+    json_escape(esc, sizeof(esc), error);
+    json_escape(rid, sizeof(rid), req->id_value);
+    int blen = snprintf(body, sizeof(body), "{\"status\":%d,\"error\":\"%s\",\"request_id\":\"%s\"}\n",
+                        status, esc, rid);
+    if (lintel_request_set_own(req, status, "application/json", body, (size_t)blen) < 0) {
+        /* Out of memory: the head alone still tells the client what happened. */
+        lintel_request_set_own(req, status, "application/json", NULL, 0);
+    }
+}
+
+void lintel_request_send_own(struct lintel_request *req)
+{
+    int rc = lintel_phases_response_headers(req);
+    if (rc < 0) {
+        char msg[200];
+        snprintf(msg, sizeof(msg), "plugin %s/%s failed", req->failed->plugin, req->failed->name);
+        lintel_error("%s %s: %s in RESPONSE_HEADERS (request %s)", req->head.method_str,
+                     req->head.path, msg, req->id_value);
+        set_error(req, 500, msg);
+    }
+    write_own(req);
+    req->status = req->resp.status;
+    req->resp_state = RESP_DONE;
+    request_finish(req);
+}
+
 void lintel_request_fail(struct lintel_request *req, int status, const char *error)
 {
     if (req->resp_state != RESP_WAIT_HEAD) {
@@ -131,24 +234,10 @@ void lintel_request_fail(struct lintel_request *req, int status, const char *err
     else
         lintel_info("%s %s -> %d %s (client %s)", req->head.method_str ? req->head.method_str : "-",
                     req->head.path ? req->head.path : "-", status, error, c->ip);
-
-    char esc[512], body[768];
-    json_escape(esc, sizeof(esc), error);
-    char rid[160];
-    json_escape(rid, sizeof(rid), req->id_value);
-    int blen = snprintf(body, sizeof(body), "{\"status\":%d,\"error\":\"%s\",\"request_id\":\"%s\"}\n",
-                        status, esc, rid);
-    struct evbuffer *out = bufferevent_get_output(c->bev);
-    evbuffer_add_printf(out,
-                        "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
-                        "X-Request-Id: %s\r\n%s\r\n",
-                        status, http_status_str((enum http_status)status), blen, req->id_value,
-                        req->close_after || c->worker->draining ? "Connection: close\r\n" : "");
-    if (req->head.method != HTTP_HEAD)
-        evbuffer_add(out, body, (size_t)blen);
-    req->status = status;
-    req->resp_state = RESP_DONE;
-    request_finish(req);
+    if (!req->chain && !req->paused)
+        lintel_phases_init(req); /* no route: the global plugins still see the answer */
+    set_error(req, status, error);
+    lintel_request_send_own(req);
 }
 
 void lintel_request_abort(struct lintel_request *req, const char *why)
@@ -166,21 +255,36 @@ void lintel_request_response_done(struct lintel_request *req)
     request_finish(req);
 }
 
+/* A body problem found while a plugin handler is on the stack (req_body_buffer) must not free
+ * the request under it: the answer waits until the handler returns. */
+static void body_fail(struct lintel_request *req, int status, const char *error)
+{
+    if (req->in_handler) {
+        req->deferred_status = status;
+        req->deferred_error = error ? error : "bad request body";
+        return;
+    }
+    lintel_request_fail(req, status, error ? error : "bad request body");
+}
+
 void lintel_request_pump_body(struct lintel_request *req)
 {
     struct lintel_client *c = req->client;
-    if (req->body_done || !req->up)
+    if (req->body_done || (!req->up && !req->buffering))
         return;
     struct evbuffer *in = bufferevent_get_input(c->bev);
-    struct evbuffer *out = bufferevent_get_output(req->up->bev);
-    const struct lintel_config *cfg = req->ws->snap->cfg;
+    /* A plugin asked for the whole body: it collects here, capped, instead of streaming. */
+    struct evbuffer *out = req->buffering ? req->body_buf : bufferevent_get_output(req->up->bev);
+    uint64_t limit = req->buffering ? req->body_cap : req->ws->snap->cfg->limits.body_bytes;
     char err[128];
-    while (!req->body_done && evbuffer_get_length(out) < LINTEL_OUT_HIGH) {
+    while (!req->body_done && (req->buffering || evbuffer_get_length(out) < LINTEL_OUT_HIGH)) {
         size_t avail = evbuffer_get_length(in);
         if (avail == 0)
             break;
         if (req->head.body == LINTEL_BODY_LENGTH) {
             size_t n = avail < req->body_left ? avail : (size_t)req->body_left;
+            if (limit && req->body_read + n > limit)
+                goto too_large;
             evbuffer_remove_buffer(in, out, n);
             req->body_left -= n;
             req->body_read += n;
@@ -195,31 +299,44 @@ void lintel_request_pump_body(struct lintel_request *req)
         if (rc < 0) {
             req->close_after = true;
             req->body_done = true; /* nothing more is read from this connection */
-            lintel_request_fail(req, 400, err);
+            body_fail(req, 400, lintel_arena_strndup(req->arena, err, strlen(err)));
             return;
         }
         evbuffer_drain(in, skip);
         if (data) {
             req->body_read += data;
-            if (cfg->limits.body_bytes && req->body_read > cfg->limits.body_bytes) {
-                req->close_after = true;
-                req->body_done = true;
-                lintel_request_fail(req, 413, "request body too large");
-                return;
-            }
-            evbuffer_add_printf(out, "%zx\r\n", data);
+            if (limit && req->body_read > limit)
+                goto too_large;
+            if (!req->buffering)
+                evbuffer_add_printf(out, "%zx\r\n", data);
             evbuffer_remove_buffer(in, out, data);
-            evbuffer_add(out, "\r\n", 2);
+            if (!req->buffering)
+                evbuffer_add(out, "\r\n", 2);
         }
         if (rc == 1) {
-            evbuffer_add(out, "0\r\n\r\n", 5);
+            if (!req->buffering)
+                evbuffer_add(out, "0\r\n\r\n", 5);
             req->body_done = true;
         }
     }
-    if (req->body_done) {
-        bufferevent_set_timeouts(c->bev, NULL, NULL);
-        lintel_upstream_request_sent(req);
+    if (!req->body_done)
+        return;
+    bufferevent_set_timeouts(c->bev, NULL, NULL);
+    if (req->buffering) {
+        /* The upstream gets the collected body with a Content-Length. */
+        req->buffering = false;
+        req->body_buffered = true;
+        req->head.body = LINTEL_BODY_LENGTH;
+        req->head.content_length = evbuffer_get_length(req->body_buf);
+        lintel_phases_body_buffered(req);
+        return;
     }
+    lintel_upstream_request_sent(req);
+    return;
+too_large:
+    req->close_after = true;
+    req->body_done = true;
+    body_fail(req, 413, "request body too large");
 }
 
 /* ---- heads ------------------------------------------------------------------------------- */
@@ -341,7 +458,20 @@ static void request_begin(struct lintel_client *c, struct lintel_request *req, c
         lintel_request_fail(req, 500, "out of memory");
         return;
     }
+    if (lintel_phases_init(req) < 0) {
+        lintel_request_fail(req, 500, "out of memory");
+        return;
+    }
+    lintel_phases_run(req);
+}
+
+/* Starts reading the request body: answers Expect: 100-continue (once, and only now that the
+ * request is accepted) and arms the body timeout. */
+static void begin_body(struct lintel_request *req)
+{
+    struct lintel_client *c = req->client;
     if (req->head.expect_continue) {
+        req->head.expect_continue = false;
         struct lintel_header *e = lintel_headers_get(&req->head.headers, "Expect", 6);
         if (e)
             e->flags |= LINTEL_HDR_DELETED; /* answered here, not by the upstream */
@@ -349,12 +479,39 @@ static void request_begin(struct lintel_client *c, struct lintel_request *req, c
             evbuffer_add(bufferevent_get_output(c->bev), "HTTP/1.1 100 Continue\r\n\r\n", 25);
     }
     if (!req->body_done) {
-        struct timeval tv = ms_tv(cfg->timeouts.client_body_ms);
+        struct timeval tv = ms_tv(req->ws->snap->cfg->timeouts.client_body_ms);
         bufferevent_set_timeouts(c->bev, &tv, NULL);
     }
+}
+
+void lintel_request_proceed(struct lintel_request *req)
+{
+    struct lintel_client *c = req->client;
+    begin_body(req);
     lintel_upstream_start(req);
-    if (c->req == req)
+    if (c->req == req && !req->body_buffered)
         lintel_request_pump_body(req);
+}
+
+int lintel_request_buffer_body(struct lintel_request *req, uint64_t cap)
+{
+    if (req->body_buffered)
+        return 1;
+    if (req->phase > LINTEL_PHASE_BALANCE || req->up)
+        return -1;
+    if (!req->body_buf) {
+        req->body_buf = evbuffer_new();
+        if (!req->body_buf)
+            return -1;
+    }
+    req->body_cap = cap;
+    req->buffering = true;
+    req->rerun = true;
+    begin_body(req);
+    lintel_request_pump_body(req);
+    if (req->deferred_status)
+        return -1;
+    return req->body_buffered ? 1 : 0;
 }
 
 static void parse_heads_loop(struct lintel_client *c);

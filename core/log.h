@@ -3,7 +3,12 @@
 #ifndef LINTEL_LOG_H
 #define LINTEL_LOG_H
 
-enum lintel_log_level { LINTEL_LOG_DEBUG, LINTEL_LOG_INFO, LINTEL_LOG_WARN, LINTEL_LOG_ERROR };
+#include <lintel/plugin.h> /* enum lintel_log_level: one set of levels for core and plugins */
+
+#define LINTEL_LOG_DEBUG LINTEL_LOG_LEVEL_DEBUG
+#define LINTEL_LOG_INFO LINTEL_LOG_LEVEL_INFO
+#define LINTEL_LOG_WARN LINTEL_LOG_LEVEL_WARN
+#define LINTEL_LOG_ERROR LINTEL_LOG_LEVEL_ERROR
 
 /* Lines below level are dropped (default INFO; LINTEL_LOG=debug in the environment lowers it). */
 void lintel_log_set_level(enum lintel_log_level level);

@@ -5,13 +5,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
 #include <lintel/version.h>
 
+#include "admin.h"
 #include "config.h"
 #include "log.h"
+#include "metrics.h"
+#include "plugin_host.h"
+#include "plugin_loader.h"
 #include "snapshot.h"
 #include "worker.h"
 
@@ -22,7 +27,20 @@ struct gateway {
     struct lintel_worker *workers;
     unsigned nworkers;
     unsigned reloads_ok, reloads_failed;
+    struct lintel_host_services svc;
+    struct lintel_admin *admin;
+    struct event *reaper;
+    long start_time;
 };
+
+/* Plugin images are copied here before dlopen (see plugin_loader.h). */
+static struct lintel_registry *registry_open(char *err, size_t errlen)
+{
+    char dir[256];
+    const char *base = getenv("LINTEL_RUN_DIR");
+    snprintf(dir, sizeof(dir), "%s/lintel-%ld", base ? base : "/tmp", (long)getpid());
+    return lintel_registry_new(dir, err, errlen);
+}
 
 static void usage(FILE *f)
 {
@@ -59,10 +77,12 @@ static int reload(struct gateway *g, char *err, size_t errlen)
     struct lintel_snapshot *s = load(g->config_path, g->current->generation + 1, g->nworkers, err, errlen);
     if (!s) {
         g->reloads_failed++;
+        lintel_metrics_reload(g->svc.metrics, false);
         lintel_error("reload refused, configuration %u keeps serving: %s", g->current->generation,
                      err);
         return -1;
     }
+    lintel_metrics_reload(g->svc.metrics, true);
     if (!same_listeners(g->current->cfg, s->cfg))
         lintel_warn("reload: listen addresses and workers stay as they are until a restart");
     for (unsigned i = 0; i < g->nworkers; i++)
@@ -73,6 +93,36 @@ static int reload(struct gateway *g, char *err, size_t errlen)
     lintel_info("configuration %u loaded from %s (%zu routes, %zu upstreams)", s->generation,
                 g->config_path, s->cfg->nroutes, s->cfg->nupstreams);
     return 0;
+}
+
+static void on_reap(evutil_socket_t fd, short what, void *arg)
+{
+    struct gateway *g = arg;
+    unsigned n = lintel_registry_reap(g->svc.registry);
+    if (n)
+        lintel_info("unloaded %u plugin image(s) no configuration uses any more", n);
+}
+
+static struct lintel_snapshot *admin_current(void *ctx)
+{
+    struct gateway *g = ctx;
+    lintel_snapshot_ref(g->current);
+    return g->current;
+}
+
+static int admin_reload(void *ctx, char *err, size_t errlen)
+{
+    return reload(ctx, err, errlen);
+}
+
+static unsigned admin_reloads_ok(void *ctx)
+{
+    return ((struct gateway *)ctx)->reloads_ok;
+}
+
+static unsigned admin_reloads_failed(void *ctx)
+{
+    return ((struct gateway *)ctx)->reloads_failed;
 }
 
 static void on_sighup(evutil_socket_t sig, short what, void *arg)
@@ -99,20 +149,31 @@ static int run(struct gateway *g)
     unsigned started = 0;
 
     signal(SIGPIPE, SIG_IGN);
+    g->start_time = (long)time(NULL);
+    g->svc.registry = registry_open(err, sizeof(err));
+    if (!g->svc.registry) {
+        lintel_error("%s", err);
+        return 1;
+    }
+    lintel_host_services_set(&g->svc);
     g->current = load(g->config_path, 1, 0, err, sizeof(err));
     if (!g->current) {
         lintel_error("%s", err);
-        return 1;
+        goto cleanup;
     }
     g->base = event_base_new();
     if (!g->base)
         goto cleanup;
     g->nworkers = g->current->cfg->workers;
+    g->svc.metrics = lintel_metrics_new(g->nworkers);
+    if (!g->svc.metrics)
+        goto cleanup;
     g->workers = calloc(g->nworkers, sizeof(*g->workers));
     if (!g->workers)
         goto cleanup;
     for (unsigned i = 0; i < g->nworkers; i++) {
         g->workers[i].id = i;
+        g->workers[i].metrics = lintel_metrics_shard(g->svc.metrics, i);
         if (lintel_worker_listen(&g->workers[i], g->current->cfg, err, sizeof(err)) < 0) {
             lintel_error("%s", err);
             goto cleanup;
@@ -123,6 +184,29 @@ static int run(struct gateway *g)
     ev_int = evsignal_new(g->base, SIGINT, on_sigterm, g);
     if (!ev_hup || !ev_term || !ev_int || evsignal_add(ev_hup, NULL) || evsignal_add(ev_term, NULL) ||
         evsignal_add(ev_int, NULL))
+        goto cleanup;
+    const struct lintel_config *c0 = g->current->cfg;
+    if (c0->admin_enabled) {
+        struct lintel_admin_ops ops = {
+            .ctx = g,
+            .current = admin_current,
+            .reload = admin_reload,
+            .nworkers = g->nworkers,
+            .start_time = g->start_time,
+            .reloads_ok = admin_reloads_ok,
+            .reloads_failed = admin_reloads_failed,
+            .registry = g->svc.registry,
+            .metrics = g->svc.metrics,
+        };
+        g->admin = lintel_admin_start(g->base, &c0->admin, &ops, err, sizeof(err));
+        if (!g->admin) {
+            lintel_error("%s", err);
+            goto cleanup;
+        }
+    }
+    struct timeval second = {1, 0};
+    g->reaper = event_new(g->base, -1, EV_PERSIST, on_reap, g);
+    if (!g->reaper || event_add(g->reaper, &second) < 0)
         goto cleanup;
     for (; started < g->nworkers; started++) {
         if (lintel_worker_start(&g->workers[started], g->current, err, sizeof(err)) < 0) {
@@ -154,9 +238,14 @@ cleanup:
         event_free(ev_term);
     if (ev_int)
         event_free(ev_int);
+    if (g->reaper)
+        event_free(g->reaper);
+    lintel_admin_free(g->admin);
     if (g->base)
         event_base_free(g->base);
     lintel_snapshot_unref(g->current);
+    lintel_metrics_free(g->svc.metrics);
+    lintel_registry_free(g->svc.registry);
     if (rc == 0)
         lintel_info("stopped");
     return rc;
@@ -196,14 +285,22 @@ int main(int argc, char **argv)
     }
     if (test_only) {
         char err[1024];
+        struct lintel_host_services svc = {.registry = registry_open(err, sizeof(err))};
+        if (!svc.registry) {
+            fprintf(stderr, "%s\n", err);
+            return 1;
+        }
+        lintel_host_services_set(&svc);
         struct lintel_snapshot *s = load(path, 1, 0, err, sizeof(err));
         if (!s) {
             fprintf(stderr, "%s\n", err);
+            lintel_registry_free(svc.registry);
             return 1;
         }
         printf("%s: configuration is valid (%zu routes, %zu upstreams)\n", path, s->cfg->nroutes,
                s->cfg->nupstreams);
         lintel_snapshot_unref(s);
+        lintel_registry_free(svc.registry);
         return 0;
     }
     struct gateway g = {.config_path = path};

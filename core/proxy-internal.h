@@ -13,6 +13,7 @@
 #include "http1.h"
 #include "router.h"
 #include "worker.h"
+#include "plugin_host.h"
 
 struct bufferevent;
 struct evbuffer;
@@ -95,6 +96,42 @@ struct lintel_request {
     bool close_after; /* the client connection closes once this response is flushed */
     int status;       /* status sent to the client */
     uint64_t bytes_out;
+
+    /* plugins (phases.c, host_api.c) */
+    const struct lintel_chain *chain;
+    struct lintel_instance **chosen; /* per chain slot: the instance (version) this request uses */
+    int phase;                       /* enum lintel_phase being run */
+    unsigned slot;                   /* chain position within the phase */
+    bool in_handler, paused, resume_pending, rerun, in_resp_phase, resp_phase_done;
+    bool path_rewritten; /* a plugin set the path: strip_prefix no longer applies */
+    int deferred_status; /* a failure raised inside a handler, answered once it returns */
+    const char *deferred_error;
+    int resume_result;
+    const struct lintel_instance *failed; /* the instance whose handler returned ERROR */
+    struct lintel_pctx *ctx;              /* per instance index, allocated on first ctx_set */
+    const char *consumer_name, *consumer_id;
+    struct lintel_headers log_fields; /* name = key */
+    struct lintel_headers pending_resp; /* response headers set before a response exists */
+    bool own;                           /* the response is made here (respond / error) */
+    const char *own_type;
+    char *own_body;
+    size_t own_body_len;
+    struct lintel_str chunk; /* RESPONSE_BODY: the chunk being relayed */
+    bool chunk_last;
+    /* request body buffering (req_body_buffer) */
+    bool buffering, body_buffered;
+    uint64_t body_cap;
+    struct evbuffer *body_buf;
+    /* timing for LOG */
+    uint64_t start_unix_us;
+    struct timespec up_start, up_sent;
+    uint64_t up_connect_us, up_response_us;
+};
+
+/* A plugin instance's per-request context. */
+struct lintel_pctx {
+    void *data;
+    void (*cleanup)(void *data);
 };
 
 /* An upstream connection, pooled per worker and per target when idle. */
@@ -126,6 +163,40 @@ void lintel_request_response_done(struct lintel_request *req);
 void lintel_request_abort(struct lintel_request *req, const char *why);
 /* Moves request body bytes from the client to the upstream, honouring backpressure. */
 void lintel_request_pump_body(struct lintel_request *req);
+
+/* Continues a routed request after its request phases: 100-continue, body, upstream. */
+void lintel_request_proceed(struct lintel_request *req);
+/* Collects the whole request body (at most cap bytes, else 413) for a plugin. Returns 1 when it
+ * is complete, 0 when the request must pause until it is, -1 when too late or out of memory. */
+int lintel_request_buffer_body(struct lintel_request *req, uint64_t cap);
+/* Sends the response made here (req->own: status, pending headers, own_body) after running
+ * RESPONSE_HEADERS on it, and ends the request. */
+void lintel_request_send_own(struct lintel_request *req);
+/* Sets the response made here (copies body). Returns 0 or -1. */
+int lintel_request_set_own(struct lintel_request *req, int status, const char *type,
+                           const void *body, size_t len);
+
+/* phases.c */
+/* Picks the chain and the instance of each slot for a request (route may be NULL). */
+int lintel_phases_init(struct lintel_request *req);
+/* Runs REWRITE, ACCESS, BALANCE from where the request is; then proceeds, responds, or fails. */
+void lintel_phases_run(struct lintel_request *req);
+/* Runs RESPONSE_HEADERS on the response in req->resp (proxied or own). Returns 0 to go on,
+ * 1 when a plugin set its own response (req->own), -1 when a handler failed (req->failed). */
+int lintel_phases_response_headers(struct lintel_request *req);
+/* Runs RESPONSE_BODY handlers on one chunk (last: the body ends). */
+void lintel_phases_response_body(struct lintel_request *req, const char *data, size_t len,
+                                 bool last);
+/* Runs LOG handlers, then every context cleanup (exactly once). */
+void lintel_phases_end(struct lintel_request *req);
+/* The whole request body has been buffered for a plugin: re-run the handler that asked. */
+void lintel_phases_body_buffered(struct lintel_request *req);
+/* host API resume(). */
+void lintel_phases_resume(struct lintel_request *req, enum lintel_result res);
+
+/* host_api.c: value of query argument / cookie name, or {NULL,0}. */
+struct lintel_str lintel_query_arg(const char *query, size_t query_len, const char *name);
+struct lintel_str lintel_cookie_get(const struct lintel_headers *hs, const char *name);
 
 /* upstream.c */
 /* Connects (or reuses a pooled connection) and sends the request head. */

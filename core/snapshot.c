@@ -3,8 +3,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "plugin_host.h"
+
 static void snapshot_free(struct lintel_snapshot *s)
 {
+    lintel_plugins_free(s->plugins); /* before the config: instances point into its YAML */
     for (unsigned i = 0; s->routers && i < s->nrouters; i++)
         lintel_router_free(s->routers[i]);
     free(s->routers);
@@ -34,6 +37,9 @@ struct lintel_snapshot *lintel_snapshot_new(struct lintel_config *cfg, unsigned 
         if (!s->routers[i])
             goto fail;
     }
+    s->plugins = lintel_plugins_build(cfg, lintel_host_services_get(), err, errlen);
+    if (!s->plugins)
+        goto fail;
     atomic_init(&s->refs, 1);
     return s;
 fail:

@@ -17,6 +17,7 @@ struct lintel_snapshot {
     struct lintel_config *cfg;
     struct lintel_router **routers; /* one per worker (see router.h: no shared regex_t) */
     unsigned nrouters;
+    struct lintel_plugins *plugins; /* instances and chains; NULL-free even without plugins */
 };
 
 /* Builds a snapshot from cfg for nworkers workers, taking ownership of cfg (also on failure).

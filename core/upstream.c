@@ -13,6 +13,7 @@
 #include <http_parser.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "proxy-internal.h"
 
 static void on_up_read(struct bufferevent *bev, void *arg);
@@ -23,6 +24,13 @@ static struct timeval ms_tv(uint64_t ms)
 {
     struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
     return tv;
+}
+
+static uint64_t since_us(const struct timespec *t)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (uint64_t)((now.tv_sec - t->tv_sec) * 1000000 + (now.tv_nsec - t->tv_nsec) / 1000);
 }
 
 static bool idempotent(int method)
@@ -47,47 +55,6 @@ static bool name_is(const struct lintel_header *h, const char *name, size_t len)
     return h->name_len == len && strncasecmp(h->name, name, len) == 0;
 }
 
-/* Value of query argument name in q[0..qlen), or NULL. */
-static const char *query_arg(const char *q, size_t qlen, const char *name, size_t *vlen)
-{
-    size_t nlen = strlen(name);
-    const char *end = q + qlen;
-    while (q && q < end) {
-        const char *amp = memchr(q, '&', (size_t)(end - q));
-        const char *stop = amp ? amp : end;
-        if ((size_t)(stop - q) > nlen && memcmp(q, name, nlen) == 0 && q[nlen] == '=') {
-            *vlen = (size_t)(stop - q - (ptrdiff_t)nlen - 1);
-            return q + nlen + 1;
-        }
-        q = amp ? amp + 1 : NULL;
-    }
-    return NULL;
-}
-
-/* Value of cookie name in the request's Cookie headers, or NULL. */
-static const char *cookie_value(const struct lintel_headers *hs, const char *name, size_t *vlen)
-{
-    size_t nlen = strlen(name);
-    for (size_t i = 0; i < hs->n; i++) {
-        const struct lintel_header *h = &hs->v[i];
-        if ((h->flags & LINTEL_HDR_DELETED) || !name_is(h, "Cookie", 6))
-            continue;
-        const char *p = h->value, *end = h->value + h->value_len;
-        while (p < end) {
-            while (p < end && (*p == ' ' || *p == ';'))
-                p++;
-            const char *semi = memchr(p, ';', (size_t)(end - p));
-            const char *stop = semi ? semi : end;
-            if ((size_t)(stop - p) > nlen && memcmp(p, name, nlen) == 0 && p[nlen] == '=') {
-                *vlen = (size_t)(stop - p - (ptrdiff_t)nlen - 1);
-                return p + nlen + 1;
-            }
-            p = stop;
-        }
-    }
-    return NULL;
-}
-
 static const char *hash_key(struct lintel_request *req, size_t *len)
 {
     const struct lintel_upstream_conf *up = req->upstream;
@@ -102,11 +69,18 @@ static const char *hash_key(struct lintel_request *req, size_t *len)
         *len = h->value_len;
         return h->value;
     }
-    case LINTEL_HASH_ARG:
-        return req->head.query ? query_arg(req->head.query, req->head.query_len, up->hash_name, len)
-                               : NULL;
-    case LINTEL_HASH_COOKIE:
-        return cookie_value(&req->head.headers, up->hash_name, len);
+    case LINTEL_HASH_ARG: {
+        if (!req->head.query)
+            return NULL;
+        struct lintel_str v = lintel_query_arg(req->head.query, req->head.query_len, up->hash_name);
+        *len = v.len;
+        return v.ptr;
+    }
+    case LINTEL_HASH_COOKIE: {
+        struct lintel_str v = lintel_cookie_get(&req->head.headers, up->hash_name);
+        *len = v.len;
+        return v.ptr;
+    }
     case LINTEL_HASH_IP:
         *len = strlen(req->client->ip);
         return req->client->ip;
@@ -123,7 +97,7 @@ static int build_up_head(struct lintel_request *req)
         return -1;
     const struct lintel_head *h = &req->head;
     evbuffer_add_printf(b, "%s ", h->method_str);
-    if (req->route->strip_prefix && req->prefix_len) {
+    if (req->route->strip_prefix && req->prefix_len && !req->path_rewritten) {
         const char *rest = h->path + req->prefix_len;
         if (*rest != '/')
             evbuffer_add(b, "/", 1);
@@ -234,6 +208,8 @@ static void attach(struct lintel_request *req, struct lintel_upconn *c)
     req->up = c;
     c->req = req;
     c->got_bytes = false;
+    clock_gettime(CLOCK_MONOTONIC, &req->up_start);
+    req->up_connect_us = 0;
     c->req_sent = false;
     bufferevent_setcb(c->bev, on_up_read, on_up_write, on_up_event, c);
     bufferevent_setwatermark(c->bev, EV_READ, 0, cfg->limits.header_bytes + LINTEL_READ_AHEAD);
@@ -281,7 +257,10 @@ void lintel_upstream_start(struct lintel_request *req)
         lintel_request_fail(req, 500, "out of memory");
         return;
     }
-    evbuffer_add(bufferevent_get_output(req->up->bev), req->up_head, req->up_head_len);
+    struct evbuffer *out = bufferevent_get_output(req->up->bev);
+    evbuffer_add(out, req->up_head, req->up_head_len);
+    if (req->body_buffered)
+        evbuffer_add_buffer(out, req->body_buf);
     if (req->body_done)
         lintel_upstream_request_sent(req);
 }
@@ -383,6 +362,25 @@ static void write_response_head(struct lintel_request *req)
     req->status = r->status;
 }
 
+/* Shows the next n bytes of in (about to be relayed) to RESPONSE_BODY handlers, piece by piece
+ * as they lie in the buffer (no copy). */
+static void body_hook(struct lintel_request *req, struct evbuffer *in, size_t n)
+{
+    if (!req->chain || !(req->chain->phases & (1u << LINTEL_PHASE_RESPONSE_BODY)))
+        return;
+    struct evbuffer_ptr pos;
+    evbuffer_ptr_set(in, &pos, 0, EVBUFFER_PTR_SET);
+    while (n > 0) {
+        struct evbuffer_iovec v;
+        if (evbuffer_peek(in, (ev_ssize_t)n, &pos, &v, 1) < 1 || v.iov_len == 0)
+            return;
+        size_t take = v.iov_len < n ? v.iov_len : n;
+        lintel_phases_response_body(req, v.iov_base, take, false);
+        n -= take;
+        evbuffer_ptr_set(in, &pos, take, EVBUFFER_PTR_ADD);
+    }
+}
+
 /* Decides the framing towards the client once the upstream head is known. */
 static void choose_framing(struct lintel_request *req)
 {
@@ -413,6 +411,8 @@ static void response_complete(struct lintel_request *req)
 {
     struct lintel_upconn *c = req->up;
     req->resp_state = RESP_DONE;
+    if (req->chain && (req->chain->phases & (1u << LINTEL_PHASE_RESPONSE_BODY)))
+        lintel_phases_response_body(req, NULL, 0, true);
     if (req->out == OUT_CHUNKED)
         evbuffer_add(bufferevent_get_output(req->client->bev), "0\r\n\r\n", 5);
     if (c) {
@@ -492,7 +492,23 @@ void lintel_upstream_pump_response(struct lintel_request *req)
     if (req->resp_state == RESP_WAIT_HEAD) {
         if (read_response_head(req) <= 0)
             return;
+        req->up_response_us = since_us(&req->up_start);
         choose_framing(req);
+        int rc = lintel_phases_response_headers(req);
+        if (rc != 0) {
+            /* A plugin replaced the upstream's answer (or failed on it): the upstream body is
+             * not wanted, and the connection cannot be reused mid-response. */
+            lintel_upstream_detach(req);
+            if (rc < 0) {
+                char msg[200];
+                snprintf(msg, sizeof(msg), "plugin %s/%s failed", req->failed->plugin,
+                         req->failed->name);
+                lintel_request_fail(req, 500, msg);
+            } else {
+                lintel_request_send_own(req);
+            }
+            return;
+        }
         write_response_head(req);
         req->resp_state = RESP_BODY;
         if (req->out == OUT_NONE || (req->out == OUT_LENGTH && req->resp_left == 0)) {
@@ -514,6 +530,7 @@ void lintel_upstream_pump_response(struct lintel_request *req)
         }
         if (req->resp_body == LINTEL_BODY_LENGTH) {
             size_t n = avail < req->resp_left ? avail : (size_t)req->resp_left;
+            body_hook(req, in, n);
             evbuffer_remove_buffer(in, out, n);
             req->bytes_out += n;
             req->resp_left -= n;
@@ -524,6 +541,7 @@ void lintel_upstream_pump_response(struct lintel_request *req)
             continue;
         }
         if (req->resp_body == LINTEL_BODY_CLOSE) {
+            body_hook(req, in, avail);
             if (req->out == OUT_CHUNKED)
                 evbuffer_add_printf(out, "%zx\r\n", avail);
             evbuffer_remove_buffer(in, out, avail);
@@ -543,6 +561,7 @@ void lintel_upstream_pump_response(struct lintel_request *req)
         }
         evbuffer_drain(in, skip);
         if (data) {
+            body_hook(req, in, data);
             if (req->out == OUT_CHUNKED)
                 evbuffer_add_printf(out, "%zx\r\n", data);
             evbuffer_remove_buffer(in, out, data);
@@ -589,6 +608,7 @@ static void on_up_event(struct bufferevent *bev, short what, void *arg)
     const char *target = req->upstream->targets[req->target].addr.text;
     if (what & BEV_EVENT_CONNECTED) {
         c->connected = true;
+        req->up_connect_us = since_us(&req->up_start);
         int one = 1;
         setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         struct timeval wt = ms_tv(req->upstream->send_ms);
@@ -598,11 +618,15 @@ static void on_up_event(struct bufferevent *bev, short what, void *arg)
         return;
     }
     char msg[200];
+    struct lintel_metrics_shard *ms = c->worker->metrics;
     if (!c->connected) {
         bool timeout = what & BEV_EVENT_TIMEOUT;
         int e = EVUTIL_SOCKET_ERROR();
         lintel_warn("upstream %s: connect to %s failed: %s", req->upstream->name, target,
                     timeout ? "timed out" : evutil_socket_error_to_string(e));
+        if (ms)
+            lintel_metrics_upstream_error(ms, req->upstream->name,
+                                          timeout ? "connect_timeout" : "connect_refused");
         if (retry_connect(req))
             return;
         if (timeout)
@@ -623,6 +647,12 @@ static void on_up_event(struct bufferevent *bev, short what, void *arg)
     }
     if ((what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) && retry_stale(req))
         return;
+    if (ms)
+        lintel_metrics_upstream_error(ms, req->upstream->name,
+                                      (what & BEV_EVENT_TIMEOUT)
+                                          ? ((what & BEV_EVENT_READING) ? "read_timeout"
+                                                                        : "send_timeout")
+                                          : "reset");
     if (what & BEV_EVENT_TIMEOUT) {
         lintel_request_fail(req, 504,
                             (what & BEV_EVENT_READING) ? "upstream read timeout"

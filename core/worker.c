@@ -46,10 +46,25 @@ void lintel_wsnap_ref(struct lintel_wsnap *ws)
     ws->refs++;
 }
 
+/* worker_init / worker_fini of every instance of the snapshot, on this worker. */
+static void instances_worker(struct lintel_wsnap *ws, unsigned worker, bool init)
+{
+    const struct lintel_plugins *p = ws->snap->plugins;
+    for (unsigned i = 0; p && i < p->ninstances; i++) {
+        const struct lintel_instance *inst = p->instances[i];
+        if (init && inst->desc->worker_init &&
+            inst->desc->worker_init(inst->instance, worker) != 0)
+            lintel_error("[%s] worker_init failed on worker %u", inst->ns, worker);
+        else if (!init && inst->desc->worker_fini)
+            inst->desc->worker_fini(inst->instance, worker);
+    }
+}
+
 void lintel_wsnap_unref(struct lintel_wsnap *ws)
 {
     if (--ws->refs)
         return;
+    instances_worker(ws, ws->worker, false);
     size_t n = ws->snap->cfg->nupstreams;
     for (size_t i = 0; i < n; i++)
         lintel_balancer_free(ws->balancers[i]);
@@ -58,8 +73,9 @@ void lintel_wsnap_unref(struct lintel_wsnap *ws)
     free(ws);
 }
 
-/* Builds the worker's view of s; the view takes over the caller's snapshot reference. */
-static struct lintel_wsnap *wsnap_new(struct lintel_snapshot *s)
+/* Builds the worker's view of s (on the worker's thread: plugins' worker_init runs here); the
+ * view takes over the caller's snapshot reference. */
+static struct lintel_wsnap *wsnap_new(struct lintel_snapshot *s, unsigned worker)
 {
     struct lintel_wsnap *ws = calloc(1, sizeof(*ws));
     size_t n = s->cfg->nupstreams;
@@ -75,6 +91,8 @@ static struct lintel_wsnap *wsnap_new(struct lintel_snapshot *s)
     }
     ws->snap = s;
     ws->refs = 1;
+    ws->worker = worker;
+    instances_worker(ws, worker, true);
     return ws;
 fail:
     if (ws && ws->balancers)
@@ -152,7 +170,7 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
     (void)r;
     struct lintel_snapshot *s = atomic_exchange(&w->pending, NULL);
     if (s) {
-        struct lintel_wsnap *ws = wsnap_new(s);
+        struct lintel_wsnap *ws = wsnap_new(s, w->id);
         if (ws) {
             struct lintel_wsnap *old = w->current;
             w->current = ws;
@@ -174,6 +192,11 @@ static void *worker_main(void *arg)
     char name[16];
     snprintf(name, sizeof(name), "w%u", w->id);
     lintel_log_set_thread(name);
+    w->current = wsnap_new(atomic_exchange(&w->pending, NULL), w->id);
+    if (!w->current) {
+        lintel_error("out of memory starting worker %u", w->id);
+        return NULL;
+    }
     event_base_dispatch(w->base);
     /* Loop over: either drained or forced. Free what is left. */
     lintel_clients_close_all(w);
@@ -216,11 +239,7 @@ int lintel_worker_start(struct lintel_worker *w, struct lintel_snapshot *s, char
         evconnlistener_set_error_cb(w->listeners[i], on_accept_error);
     }
     lintel_snapshot_ref(s);
-    w->current = wsnap_new(s);
-    if (!w->current) {
-        lintel_snapshot_unref(s);
-        goto oom;
-    }
+    atomic_store(&w->pending, s); /* the thread builds its view of it first thing */
     int rc = pthread_create(&w->thread, NULL, worker_main, w);
     if (rc) {
         snprintf(err, errlen, "cannot start worker thread: %s", strerror(rc));

@@ -20,12 +20,14 @@ struct event;
 struct evconnlistener;
 struct lintel_client;
 struct lintel_pool;
+struct lintel_metrics_shard;
 
 /* A worker's view of one snapshot: the snapshot plus the worker-local state derived from it
  * (balancers). Counted without atomics: only its worker touches it. */
 struct lintel_wsnap {
     struct lintel_snapshot *snap;
     unsigned refs; /* the worker's "current" reference + one per request */
+    unsigned worker;
     struct lintel_balancer **balancers; /* one per upstream, same index */
 };
 
@@ -49,6 +51,7 @@ struct lintel_worker {
     size_t nclients;
     struct lintel_pool *pools; /* upstream keepalive pools, by target address */
 
+    struct lintel_metrics_shard *metrics; /* written by this worker only */
     uint64_t request_seq; /* for request ids */
     uint64_t id_seed;
 };

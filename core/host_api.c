@@ -1,0 +1,681 @@
+/* The host services table handed to plugins (struct lintel_host_api), over the core's request,
+ * configuration and worker structures. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <http_parser.h>
+
+#include "log.h"
+#include "proxy-internal.h"
+
+#define REQ(r) ((struct lintel_request *)(r))
+
+static struct lintel_str str_of(const char *p, size_t n)
+{
+    struct lintel_str s = {p, p ? n : 0};
+    return s;
+}
+
+static struct lintel_str cstr(const char *p)
+{
+    return str_of(p, p ? strlen(p) : 0);
+}
+
+/* ---- shared helpers ------------------------------------------------------------------------ */
+
+struct lintel_str lintel_query_arg(const char *q, size_t qlen, const char *name)
+{
+    size_t nlen = strlen(name);
+    const char *end = q + qlen;
+    while (q && q < end) {
+        const char *amp = memchr(q, '&', (size_t)(end - q));
+        const char *stop = amp ? amp : end;
+        if ((size_t)(stop - q) >= nlen && memcmp(q, name, nlen) == 0 &&
+            (q + nlen == stop || q[nlen] == '=')) {
+            const char *v = q + nlen == stop ? stop : q + nlen + 1;
+            return str_of(v, (size_t)(stop - v));
+        }
+        q = amp ? amp + 1 : NULL;
+    }
+    return str_of(NULL, 0);
+}
+
+struct lintel_str lintel_cookie_get(const struct lintel_headers *hs, const char *name)
+{
+    size_t nlen = strlen(name);
+    for (size_t i = 0; i < hs->n; i++) {
+        const struct lintel_header *h = &hs->v[i];
+        if ((h->flags & LINTEL_HDR_DELETED) || h->name_len != 6 || strcasecmp(h->name, "Cookie"))
+            continue;
+        const char *p = h->value, *end = h->value + h->value_len;
+        while (p < end) {
+            while (p < end && (*p == ' ' || *p == ';'))
+                p++;
+            const char *semi = memchr(p, ';', (size_t)(end - p));
+            const char *stop = semi ? semi : end;
+            if ((size_t)(stop - p) > nlen && memcmp(p, name, nlen) == 0 && p[nlen] == '=')
+                return str_of(p + nlen + 1, (size_t)(stop - p - (ptrdiff_t)nlen - 1));
+            p = stop;
+        }
+    }
+    return str_of(NULL, 0);
+}
+
+static bool valid_name(const char *name)
+{
+    if (!name || !*name)
+        return false;
+    for (const char *p = name; *p; p++)
+        if (!lintel_http1_is_tchar((unsigned char)*p))
+            return false;
+    return true;
+}
+
+static bool valid_value(const char *v, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (!lintel_http1_is_field_char((unsigned char)v[i]))
+            return false;
+    return true;
+}
+
+static void headers_remove(struct lintel_headers *hs, const char *name)
+{
+    struct lintel_header *h;
+    while ((h = lintel_headers_get(hs, name, strlen(name))))
+        h->flags |= LINTEL_HDR_DELETED;
+}
+
+static int headers_add(struct lintel_request *req, struct lintel_headers *hs, const char *name,
+                       const char *value, size_t len)
+{
+    if (!valid_name(name) || !valid_value(value, len))
+        return -1;
+    size_t nlen = strlen(name);
+    char *n = lintel_arena_strndup(req->arena, name, nlen);
+    char *v = lintel_arena_strndup(req->arena, value, len);
+    if (!n || !v)
+        return -1;
+    return lintel_headers_add(hs, req->arena, n, nlen, v, len);
+}
+
+/* ---- logging and config ------------------------------------------------------------------- */
+
+static void h_log(const lintel_instance *self, enum lintel_log_level level, const char *fmt, ...)
+{
+    char msg[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if ((unsigned)level > LINTEL_LOG_LEVEL_ERROR)
+        level = LINTEL_LOG_LEVEL_ERROR;
+    if (self)
+        lintel_log(level, "[%s] %s", self->ns, msg);
+    else
+        lintel_log(level, "[plugin] %s", msg);
+}
+
+#define YN(n) ((const struct lintel_ynode *)(n))
+
+static enum lintel_cfg_type h_cfg_type(const lintel_cfg *n)
+{
+    if (!n)
+        return LINTEL_CFG_NONE;
+    switch (YN(n)->type) {
+    case LINTEL_YNODE_SCALAR:
+        return LINTEL_CFG_SCALAR;
+    case LINTEL_YNODE_SEQ:
+        return LINTEL_CFG_LIST;
+    case LINTEL_YNODE_MAP:
+        return LINTEL_CFG_MAP;
+    }
+    return LINTEL_CFG_NONE;
+}
+
+static const lintel_cfg *h_cfg_get(const lintel_cfg *map, const char *key)
+{
+    return map ? (const lintel_cfg *)lintel_ynode_get(YN(map), key) : NULL;
+}
+
+static size_t h_cfg_len(const lintel_cfg *n)
+{
+    return n && YN(n)->type != LINTEL_YNODE_SCALAR ? YN(n)->len : 0;
+}
+
+static const lintel_cfg *h_cfg_at(const lintel_cfg *n, size_t i)
+{
+    return n && YN(n)->type != LINTEL_YNODE_SCALAR && i < YN(n)->len
+               ? (const lintel_cfg *)YN(n)->items[i]
+               : NULL;
+}
+
+static const char *h_cfg_key_at(const lintel_cfg *n, size_t i)
+{
+    return n && YN(n)->type == LINTEL_YNODE_MAP && i < YN(n)->len ? YN(n)->keys[i]->scalar : NULL;
+}
+
+static const char *h_cfg_str(const lintel_cfg *n)
+{
+    return n && YN(n)->type == LINTEL_YNODE_SCALAR ? YN(n)->scalar : NULL;
+}
+
+static int h_cfg_int(const lintel_cfg *n, int64_t *out)
+{
+    const char *s = h_cfg_str(n);
+    char *end;
+    if (!s || !*s)
+        return -1;
+    long long v = strtoll(s, &end, 10);
+    if (*end)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int h_cfg_bool(const lintel_cfg *n, int *out)
+{
+    const char *s = h_cfg_str(n);
+    if (s && strcmp(s, "true") == 0)
+        *out = 1;
+    else if (s && strcmp(s, "false") == 0)
+        *out = 0;
+    else
+        return -1;
+    return 0;
+}
+
+static int h_cfg_duration_ms(const lintel_cfg *n, uint64_t *out)
+{
+    const char *s = h_cfg_str(n);
+    return s ? lintel_parse_duration_ms(s, out) : -1;
+}
+
+static int h_cfg_size(const lintel_cfg *n, uint64_t *out)
+{
+    const char *s = h_cfg_str(n);
+    return s ? lintel_parse_size(s, out) : -1;
+}
+
+static void h_cfg_error(lintel_cfg_error *err, const lintel_cfg *node, const char *fmt, ...)
+{
+    if (!err)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+    va_end(ap);
+    err->node = YN(node);
+    err->set = true;
+}
+
+/* ---- the request -------------------------------------------------------------------------- */
+
+static struct lintel_str h_req_method(lintel_req *r)
+{
+    return cstr(REQ(r)->head.method_str);
+}
+
+static int h_req_set_method(lintel_req *r, const char *m, size_t len)
+{
+    struct lintel_request *req = REQ(r);
+    for (int i = 0;; i++) {
+        const char *name = http_method_str((enum http_method)i);
+        if (!name || strcmp(name, "<unknown>") == 0)
+            return -1;
+        if (strlen(name) == len && memcmp(name, m, len) == 0) {
+            req->head.method = i;
+            req->head.method_str = name;
+            return 0;
+        }
+    }
+}
+
+static struct lintel_str h_req_path(lintel_req *r)
+{
+    return str_of(REQ(r)->head.path, REQ(r)->head.path_len);
+}
+
+static int h_req_set_path(lintel_req *r, const char *p, size_t len)
+{
+    struct lintel_request *req = REQ(r);
+    if (len == 0 || p[0] != '/' || memchr(p, '?', len) || memchr(p, '#', len) ||
+        !valid_value(p, len) || memchr(p, ' ', len))
+        return -1;
+    char *copy = lintel_arena_strndup(req->arena, p, len);
+    if (!copy)
+        return -1;
+    req->head.path = copy;
+    req->head.path_len = len;
+    req->path_rewritten = true;
+    return 0;
+}
+
+static struct lintel_str h_req_query(lintel_req *r)
+{
+    return str_of(REQ(r)->head.query, REQ(r)->head.query_len);
+}
+
+static int h_req_set_query(lintel_req *r, const char *q, size_t len)
+{
+    struct lintel_request *req = REQ(r);
+    if (len == 0) {
+        req->head.query = NULL;
+        req->head.query_len = 0;
+        return 0;
+    }
+    if (memchr(q, '#', len) || memchr(q, ' ', len) || !valid_value(q, len))
+        return -1;
+    char *copy = lintel_arena_strndup(req->arena, q, len);
+    if (!copy)
+        return -1;
+    req->head.query = copy;
+    req->head.query_len = len;
+    return 0;
+}
+
+static struct lintel_str h_req_arg(lintel_req *r, const char *name)
+{
+    struct lintel_request *req = REQ(r);
+    return req->head.query ? lintel_query_arg(req->head.query, req->head.query_len, name)
+                           : str_of(NULL, 0);
+}
+
+static struct lintel_str h_req_cookie(lintel_req *r, const char *name)
+{
+    return lintel_cookie_get(&REQ(r)->head.headers, name);
+}
+
+static struct lintel_str h_req_header(lintel_req *r, const char *name)
+{
+    struct lintel_header *h = lintel_headers_get(&REQ(r)->head.headers, name, strlen(name));
+    return h ? str_of(h->value, h->value_len) : str_of(NULL, 0);
+}
+
+static int header_at(const struct lintel_headers *hs, size_t i, struct lintel_str *name,
+                     struct lintel_str *value)
+{
+    for (size_t k = 0; k < hs->n; k++) {
+        if (hs->v[k].flags & LINTEL_HDR_DELETED)
+            continue;
+        if (i-- == 0) {
+            *name = str_of(hs->v[k].name, hs->v[k].name_len);
+            *value = str_of(hs->v[k].value, hs->v[k].value_len);
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static int h_req_header_at(lintel_req *r, size_t i, struct lintel_str *name,
+                           struct lintel_str *value)
+{
+    return header_at(&REQ(r)->head.headers, i, name, value);
+}
+
+static int h_req_header_set(lintel_req *r, const char *name, const char *value, size_t len)
+{
+    if (!valid_name(name) || !valid_value(value, len))
+        return -1;
+    headers_remove(&REQ(r)->head.headers, name);
+    return headers_add(REQ(r), &REQ(r)->head.headers, name, value, len);
+}
+
+static int h_req_header_add(lintel_req *r, const char *name, const char *value, size_t len)
+{
+    return headers_add(REQ(r), &REQ(r)->head.headers, name, value, len);
+}
+
+static int h_req_header_remove(lintel_req *r, const char *name)
+{
+    headers_remove(&REQ(r)->head.headers, name);
+    return 0;
+}
+
+static struct lintel_str h_req_client_addr(lintel_req *r)
+{
+    return cstr(REQ(r)->client->ip);
+}
+
+static struct lintel_str h_req_route(lintel_req *r)
+{
+    return REQ(r)->route ? cstr(REQ(r)->route->name) : str_of(NULL, 0);
+}
+
+static struct lintel_str h_req_id(lintel_req *r)
+{
+    return cstr(REQ(r)->id_value);
+}
+
+static int h_consumer_set(lintel_req *r, const char *name, const char *id)
+{
+    struct lintel_request *req = REQ(r);
+    char *n = name ? lintel_arena_strndup(req->arena, name, strlen(name)) : NULL;
+    char *i = id ? lintel_arena_strndup(req->arena, id, strlen(id)) : NULL;
+    if ((name && !n) || (id && !i))
+        return -1;
+    req->consumer_name = n;
+    req->consumer_id = i;
+    return 0;
+}
+
+static struct lintel_str h_consumer_name(lintel_req *r)
+{
+    return cstr(REQ(r)->consumer_name);
+}
+
+static struct lintel_str h_consumer_id(lintel_req *r)
+{
+    return cstr(REQ(r)->consumer_id);
+}
+
+static void *h_ctx_get(lintel_req *r, const lintel_instance *self)
+{
+    struct lintel_request *req = REQ(r);
+    return req->ctx && self ? req->ctx[self->index].data : NULL;
+}
+
+static int h_ctx_set(lintel_req *r, const lintel_instance *self, void *data,
+                     lintel_cleanup_fn cleanup)
+{
+    struct lintel_request *req = REQ(r);
+    const struct lintel_plugins *p = req->ws->snap->plugins;
+    if (!self || !p || self->index >= p->ninstances)
+        return -1;
+    if (!req->ctx) {
+        req->ctx = lintel_arena_calloc(req->arena, p->ninstances * sizeof(*req->ctx));
+        if (!req->ctx)
+            return -1;
+    }
+    req->ctx[self->index].data = data;
+    req->ctx[self->index].cleanup = cleanup;
+    return 0;
+}
+
+static void *h_alloc(lintel_req *r, size_t n)
+{
+    return lintel_arena_alloc(REQ(r)->arena, n);
+}
+
+/* ---- the response ------------------------------------------------------------------------- */
+
+static int h_respond(lintel_req *r, int status, const char *type, const void *body, size_t len)
+{
+    if (status < 100 || status > 999)
+        return -1;
+    return lintel_request_set_own(REQ(r), status, type, body, len);
+}
+
+static bool has_response(const struct lintel_request *req)
+{
+    return req->resp.status != 0;
+}
+
+static int h_resp_status(lintel_req *r)
+{
+    return REQ(r)->resp.status;
+}
+
+static int h_resp_set_status(lintel_req *r, int status)
+{
+    struct lintel_request *req = REQ(r);
+    if (!has_response(req) || status < 100 || status > 999)
+        return -1;
+    req->resp.status = status;
+    req->resp.reason = http_status_str((enum http_status)status);
+    return 0;
+}
+
+static struct lintel_headers *resp_headers(struct lintel_request *req)
+{
+    return has_response(req) ? &req->resp.headers : &req->pending_resp;
+}
+
+static struct lintel_str h_resp_header(lintel_req *r, const char *name)
+{
+    struct lintel_header *h = lintel_headers_get(resp_headers(REQ(r)), name, strlen(name));
+    return h ? str_of(h->value, h->value_len) : str_of(NULL, 0);
+}
+
+static int h_resp_header_set(lintel_req *r, const char *name, const char *value, size_t len)
+{
+    struct lintel_request *req = REQ(r);
+    if (!valid_name(name) || !valid_value(value, len))
+        return -1;
+    if (has_response(req))
+        headers_remove(&req->resp.headers, name);
+    else /* pending: a removal marker makes the later apply replace, not add */
+        headers_remove(&req->pending_resp, name);
+    if (!has_response(req) && headers_add(req, &req->pending_resp, name, "", 0) == 0)
+        req->pending_resp.v[req->pending_resp.n - 1].flags |= LINTEL_HDR_DELETED;
+    return headers_add(req, resp_headers(req), name, value, len);
+}
+
+static int h_resp_header_add(lintel_req *r, const char *name, const char *value, size_t len)
+{
+    return headers_add(REQ(r), resp_headers(REQ(r)), name, value, len);
+}
+
+static int h_resp_header_remove(lintel_req *r, const char *name)
+{
+    struct lintel_request *req = REQ(r);
+    headers_remove(resp_headers(req), name);
+    if (!has_response(req) && headers_add(req, &req->pending_resp, name, "", 0) == 0)
+        req->pending_resp.v[req->pending_resp.n - 1].flags |= LINTEL_HDR_DELETED;
+    return 0;
+}
+
+/* ---- upstream choice ---------------------------------------------------------------------- */
+
+static int h_set_upstream(lintel_req *r, const char *name)
+{
+    struct lintel_request *req = REQ(r);
+    const struct lintel_config *cfg = req->ws->snap->cfg;
+    if (req->up || req->phase > LINTEL_PHASE_BALANCE)
+        return -1;
+    for (size_t i = 0; i < cfg->nupstreams; i++) {
+        if (strcmp(cfg->upstreams[i].name, name) != 0)
+            continue;
+        unsigned char *tried = lintel_arena_calloc(req->arena, cfg->upstreams[i].ntargets);
+        if (!tried)
+            return -1;
+        req->upstream = &cfg->upstreams[i];
+        req->balancer = req->ws->balancers[i];
+        req->tried = tried;
+        return 0;
+    }
+    return -1;
+}
+
+static struct lintel_str h_upstream_name(lintel_req *r)
+{
+    return REQ(r)->upstream ? cstr(REQ(r)->upstream->name) : str_of(NULL, 0);
+}
+
+/* ---- pausing and timers ------------------------------------------------------------------- */
+
+static void h_resume(lintel_req *r, enum lintel_result result)
+{
+    lintel_phases_resume(REQ(r), result);
+}
+
+struct req_timer {
+    struct event *ev;
+    lintel_timer_fn fn;
+    void *arg;
+};
+
+static void on_req_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct req_timer *t = arg;
+    t->fn(t->arg);
+}
+
+static void req_timer_free(void *arg)
+{
+    struct req_timer *t = arg;
+    event_free(t->ev); /* the request ended first: fn never runs */
+}
+
+static int h_req_timer(lintel_req *r, uint64_t ms, lintel_timer_fn fn, void *arg)
+{
+    struct lintel_request *req = REQ(r);
+    struct req_timer *t = lintel_arena_alloc(req->arena, sizeof(*t));
+    if (!t)
+        return -1;
+    t->fn = fn;
+    t->arg = arg;
+    t->ev = evtimer_new(req->client->worker->base, on_req_timer, t);
+    if (!t->ev)
+        return -1;
+    if (lintel_arena_cleanup_add(req->arena, req_timer_free, t) < 0) {
+        event_free(t->ev);
+        return -1;
+    }
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+    return evtimer_add(t->ev, &tv);
+}
+
+/* ---- access record and facts -------------------------------------------------------------- */
+
+static int h_log_field(lintel_req *r, const char *key, const char *value, size_t len)
+{
+    struct lintel_request *req = REQ(r);
+    char *k = lintel_arena_strndup(req->arena, key, strlen(key));
+    char *v = lintel_arena_strndup(req->arena, value, len);
+    if (!k || !v)
+        return -1;
+    return lintel_headers_add(&req->log_fields, req->arena, k, strlen(k), v, len);
+}
+
+static int h_log_field_at(lintel_req *r, size_t i, struct lintel_str *key, struct lintel_str *value)
+{
+    return header_at(&REQ(r)->log_fields, i, key, value);
+}
+
+static int h_req_info(lintel_req *r, struct lintel_req_info *out)
+{
+    struct lintel_request *req = REQ(r);
+    struct lintel_req_info info = {0};
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    info.struct_size = sizeof(info);
+    info.status = req->status;
+    info.start_unix_us = req->start_unix_us;
+    info.duration_us = (uint64_t)((now.tv_sec - req->start.tv_sec) * 1000000 +
+                                  (now.tv_nsec - req->start.tv_nsec) / 1000);
+    info.bytes_in = req->body_read;
+    info.bytes_out = req->bytes_out;
+    info.host = str_of(req->head.host, req->head.host_len);
+    info.target = str_of(req->head.target, req->head.target_len);
+    info.http_minor = req->head.http_minor;
+    if (req->upstream && req->target >= 0) {
+        info.upstream = cstr(req->upstream->name);
+        info.upstream_addr = cstr(req->upstream->targets[req->target].addr.text);
+    }
+    info.upstream_connect_us = req->up_connect_us;
+    info.upstream_response_us = req->up_response_us;
+    size_t n = out->struct_size < sizeof(info) ? out->struct_size : sizeof(info);
+    memcpy(out, &info, n);
+    out->struct_size = (uint32_t)n;
+    return 0;
+}
+
+static unsigned h_req_worker(lintel_req *r)
+{
+    return REQ(r)->client->worker->id;
+}
+
+static int h_req_body_buffer(lintel_req *r, size_t cap)
+{
+    return lintel_request_buffer_body(REQ(r), cap);
+}
+
+static struct lintel_str h_req_body(lintel_req *r)
+{
+    struct lintel_request *req = REQ(r);
+    if (!req->body_buffered)
+        return str_of(NULL, 0);
+    size_t n = evbuffer_get_length(req->body_buf);
+    /* One contiguous copy inside the buffer; stays valid until the body is sent upstream. */
+    return str_of(n ? (const char *)evbuffer_pullup(req->body_buf, -1) : "", n);
+}
+
+static struct lintel_str h_resp_body_chunk(lintel_req *r)
+{
+    return REQ(r)->chunk;
+}
+
+static int h_resp_body_last(lintel_req *r)
+{
+    return REQ(r)->chunk_last;
+}
+
+static const struct lintel_host_api api = {
+    .struct_size = sizeof(struct lintel_host_api),
+    .abi_major = LINTEL_ABI_MAJOR,
+    .abi_minor = LINTEL_ABI_MINOR,
+    .log = h_log,
+    .cfg_type = h_cfg_type,
+    .cfg_get = h_cfg_get,
+    .cfg_len = h_cfg_len,
+    .cfg_at = h_cfg_at,
+    .cfg_key_at = h_cfg_key_at,
+    .cfg_str = h_cfg_str,
+    .cfg_int = h_cfg_int,
+    .cfg_bool = h_cfg_bool,
+    .cfg_duration_ms = h_cfg_duration_ms,
+    .cfg_size = h_cfg_size,
+    .cfg_error = h_cfg_error,
+    .req_method = h_req_method,
+    .req_set_method = h_req_set_method,
+    .req_path = h_req_path,
+    .req_set_path = h_req_set_path,
+    .req_query = h_req_query,
+    .req_set_query = h_req_set_query,
+    .req_arg = h_req_arg,
+    .req_cookie = h_req_cookie,
+    .req_header = h_req_header,
+    .req_header_at = h_req_header_at,
+    .req_header_set = h_req_header_set,
+    .req_header_add = h_req_header_add,
+    .req_header_remove = h_req_header_remove,
+    .req_client_addr = h_req_client_addr,
+    .req_route = h_req_route,
+    .req_id = h_req_id,
+    .consumer_set = h_consumer_set,
+    .consumer_name = h_consumer_name,
+    .consumer_id = h_consumer_id,
+    .ctx_get = h_ctx_get,
+    .ctx_set = h_ctx_set,
+    .alloc = h_alloc,
+    .respond = h_respond,
+    .resp_status = h_resp_status,
+    .resp_set_status = h_resp_set_status,
+    .resp_header = h_resp_header,
+    .resp_header_set = h_resp_header_set,
+    .resp_header_add = h_resp_header_add,
+    .resp_header_remove = h_resp_header_remove,
+    .set_upstream = h_set_upstream,
+    .upstream_name = h_upstream_name,
+    .resume = h_resume,
+    .req_timer = h_req_timer,
+    .log_field = h_log_field,
+    .log_field_at = h_log_field_at,
+    .req_info = h_req_info,
+    .req_worker = h_req_worker,
+    .req_body_buffer = h_req_body_buffer,
+    .req_body = h_req_body,
+    .resp_body_chunk = h_resp_body_chunk,
+    .resp_body_last = h_resp_body_last,
+};
+
+const struct lintel_host_api *lintel_host_api_get(void)
+{
+    return &api;
+}
