@@ -29,12 +29,14 @@ struct lintel_admin_ops {
     struct lintel_metrics *metrics;
 };
 
-/* Listens on addr. Returns NULL with err set ("admin 127.0.0.1:9901: Address in use"). */
+/* Listens on addr and serves on base (the main thread's loop). ops is copied; what it points to
+ * (ctx, registry, metrics) must outlive the admin, and metrics must not be NULL. Returns NULL
+ * with err set ("admin 127.0.0.1:9901: Address already in use"). Thread: main. */
 struct lintel_admin *lintel_admin_start(struct event_base *base, const struct lintel_sockaddr *addr,
                                         const struct lintel_admin_ops *ops, char *err,
                                         size_t errlen);
 
-/* Stops listening and frees. NULL is ignored. */
+/* Stops listening, closes open admin connections and frees. NULL is ignored. Thread: main. */
 void lintel_admin_free(struct lintel_admin *a);
 
 #endif

@@ -1,0 +1,420 @@
+/* Plugin host through a running gateway: phase order and priority, two instances of one
+ * plugin, global plugins and disable_plugins, RESPOND and ERROR, PAUSE/resume, body buffering,
+ * hot swap of plugin versions under load, plugin version canaries, and reloads that must be
+ * refused while the old configuration keeps serving. The plugin is tests/host-plugins/probe.c. */
+#include <libgen.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+static char probe_v1[PATH_MAX], probe_v2[PATH_MAX];
+
+/* Copies src over dst the way a deploy does: a new file renamed into place. */
+static int install(const char *src, const char *dst)
+{
+    char tmp[PATH_MAX + 8];
+    snprintf(tmp, sizeof(tmp), "%s.new", dst);
+    FILE *in = fopen(src, "rb"), *out = fopen(tmp, "wb");
+    int rc = -1;
+    if (in && out) {
+        char buf[65536];
+        size_t n;
+        rc = 0;
+        while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
+            if (fwrite(buf, 1, n, out) != n)
+                rc = -1;
+    }
+    if (in)
+        fclose(in);
+    if (out && fclose(out) != 0)
+        rc = -1;
+    return rc == 0 ? rename(tmp, dst) : -1;
+}
+
+/* A fresh plugin directory holding the given probe build as tp-probe.so. */
+static const char *plugin_dir(const char *name, const char *probe)
+{
+    const char *dir = it_temp_path(name);
+    mkdir(dir, 0700);
+    char dst[PATH_MAX];
+    snprintf(dst, sizeof(dst), "%s/tp-probe.so", dir);
+    return probe && install(probe, dst) != 0 ? NULL : dir;
+}
+
+#define HEAD                                                                                       \
+    "listen: [ { address: \"127.0.0.1:%d\" } ]\n"                                                  \
+    "admin: { address: \"127.0.0.1:%d\" }\n"                                                       \
+    "workers: 2\n"                                                                                 \
+    "plugin_paths: [\"%s\"]\n"                                                                     \
+    "upstreams:\n"                                                                                 \
+    "  o: { targets: [ { address: \"127.0.0.1:%d\" } ] }\n"
+
+static const char chain_routes[] =
+    "plugins:\n"
+    "  - { name: tp-probe, instance: g, config: { tag: G } }\n"
+    "routes:\n"
+    "  - name: chain\n"
+    "    match: { paths: [\"/chain\"] }\n"
+    "    upstream: o\n"
+    "    plugins:\n"
+    "      - { name: tp-probe, instance: a, config: { tag: A } }\n"
+    "      - { name: tp-probe, instance: b, priority: 500, config: { tag: B, pause_ms: 20 } }\n"
+    "  - name: deny\n"
+    "    match: { paths: [\"/deny\"] }\n"
+    "    upstream: o\n"
+    "    plugins: [ { name: tp-probe, instance: d, config: { tag: D, respond: { phase: access, "
+    "status: 403, body: denied } } } ]\n"
+    "  - name: boom\n"
+    "    match: { paths: [\"/boom\"] }\n"
+    "    upstream: o\n"
+    "    disable_plugins: [g]\n"
+    "    plugins: [ { name: tp-probe, instance: e, config: { tag: E, error_in: access } } ]\n"
+    "  - name: body\n"
+    "    match: { paths: [\"/body\"] }\n"
+    "    upstream: o\n"
+    "    plugins: [ { name: tp-probe, instance: rb, config: { tag: R, read_body: 1k } } ]\n";
+
+struct env {
+    struct it_proc *origin, *gw;
+    int port, admin;
+    const char *conf, *dir;
+};
+
+static int start(struct env *e, const char *dir, const char *routes)
+{
+    e->origin = it_origin_start("o");
+    if (!e->origin)
+        return -1;
+    e->port = it_free_port();
+    e->admin = it_free_port();
+    e->dir = dir;
+    e->conf = it_temp_path("plugins.yaml");
+    if (it_write_file(e->conf, HEAD "%s", e->port, e->admin, dir, e->origin->port, routes) != 0)
+        return -1;
+    e->gw = it_lintel_start(e->conf, e->port);
+    return e->gw ? 0 : -1;
+}
+
+static long origin_requests(struct it_http *h, const struct env *e)
+{
+    struct it_response r;
+    if (it_http_get(h, it_url(e->origin->port, "/stats"), NULL, &r) != 0)
+        return -1;
+    long n = (long)it_json_int(r.body.data, "requests");
+    it_response_free(&r);
+    return n;
+}
+
+static void test_phase_order(void)
+{
+    struct env e;
+    CU_ASSERT_FATAL(start(&e, plugin_dir("p-order", probe_v1), chain_routes) == 0);
+    struct it_http h;
+    CU_ASSERT_FATAL(it_http_init(&h) == 0);
+    struct it_response r;
+    CU_ASSERT_FATAL(it_http_get(&h, it_url(e.port, "/chain"), NULL, &r) == 0);
+    CU_ASSERT_EQUAL(r.status, 200);
+    /* Priority 500 (B) first, then the global G before the route's A (both 100); B paused in
+     * ACCESS and a timer resumed it before G ran. */
+    CU_ASSERT(it_json_eq(r.body.data, "headers.x-trace",
+                         "B:rewrite,G:rewrite,A:rewrite,B:access,B:resumed,G:access,A:access,"
+                         "B:balance,G:balance,A:balance"));
+    const char *resp = it_response_header(&r, "X-Trace-Resp");
+    CU_ASSERT(resp && strcmp(resp, "B:response_headers,G:response_headers,A:response_headers") == 0);
+    it_response_free(&r);
+
+    /* No route: the global plugin still sees the 404. */
+    CU_ASSERT_FATAL(it_http_get(&h, it_url(e.port, "/nothing"), NULL, &r) == 0);
+    CU_ASSERT_EQUAL(r.status, 404);
+    resp = it_response_header(&r, "X-Trace-Resp");
+    CU_ASSERT(resp && strcmp(resp, "G:response_headers") == 0);
+    it_response_free(&r);
+    it_http_free(&h);
+}
+
+static void test_respond_and_error(void)
+{
+    struct env e;
+    CU_ASSERT_FATAL(start(&e, plugin_dir("p-respond", probe_v1), chain_routes) == 0);
+    struct it_http h;
+    CU_ASSERT_FATAL(it_http_init(&h) == 0);
+    long before = origin_requests(&h, &e);
+    struct it_response r;
+    CU_ASSERT_FATAL(it_http_get(&h, it_url(e.port, "/deny"), NULL, &r) == 0);
+    CU_ASSERT_EQUAL(r.status, 403);
+    CU_ASSERT_STRING_EQUAL(r.body.data, "denied");
+    const char *resp = it_response_header(&r, "X-Trace-Resp");
+    CU_ASSERT(resp && strcmp(resp, "G:response_headers,D:response_headers") == 0);
+    it_response_free(&r);
+
+    /* ERROR: 500 naming the plugin and instance, for this request only; disable_plugins [g]
+     * keeps the global instance out of this route. */
+    CU_ASSERT_FATAL(it_http_get(&h, it_url(e.port, "/boom"), NULL, &r) == 0);
+    CU_ASSERT_EQUAL(r.status, 500);
+    CU_ASSERT(it_json_eq(r.body.data, "error", "plugin tp-probe/e failed"));
+    resp = it_response_header(&r, "X-Trace-Resp");
+    CU_ASSERT(resp && strcmp(resp, "E:response_headers") == 0);
+    it_response_free(&r);
+    /* Neither reached the upstream (the /stats call itself is the only new request). */
+    CU_ASSERT_EQUAL(origin_requests(&h, &e), before + 1);
+
+    CU_ASSERT_FATAL(it_http_get(&h, it_url(e.port, "/chain"), NULL, &r) == 0);
+    CU_ASSERT_EQUAL(r.status, 200);
+    it_response_free(&r);
+    it_http_free(&h);
+}
+
+static void test_body_buffering(void)
+{
+    struct env e;
+    CU_ASSERT_FATAL(start(&e, plugin_dir("p-body", probe_v1), chain_routes) == 0);
+    struct it_http h;
+    CU_ASSERT_FATAL(it_http_init(&h) == 0);
+    struct it_response r;
+    struct it_http_req q = {.url = it_url(e.port, "/body"), .gen_len = 700, .chunked = true};
+    CU_ASSERT_FATAL(it_http_do(&h, &q, &r) == 0);
+    CU_ASSERT_EQUAL(r.status, 200);
+    CU_ASSERT(it_json_eq(r.body.data, "headers.x-probe-body-len", "700"));
+    CU_ASSERT(it_json_eq(r.body.data, "headers.content-length", "700")); /* re-framed */
+    CU_ASSERT_EQUAL(it_json_int(r.body.data, "body_bytes"), 700);
+    char fnv[17];
+    it_fnv_hex(it_pattern_fnv(700), fnv);
+    CU_ASSERT(it_json_eq(r.body.data, "body_fnv", fnv));
+    it_response_free(&r);
+
+    q.gen_len = 5000; /* over the plugin's 1k cap */
+    CU_ASSERT_FATAL(it_http_do(&h, &q, &r) == 0);
+    CU_ASSERT_EQUAL(r.status, 413);
+    it_response_free(&r);
+    it_http_free(&h);
+}
+
+/* ---- hot swap under load ------------------------------------------------------------------ */
+
+struct loop {
+    int port;
+    atomic_bool stop;
+    long ok, failed, v1, v2;
+};
+
+static void *client_loop(void *arg)
+{
+    struct loop *l = arg;
+    struct it_http h;
+    if (it_http_init(&h) != 0)
+        return NULL;
+    for (int i = 0; i < 100000 && !atomic_load(&l->stop); i++) {
+        struct it_response r;
+        char url[64];
+        snprintf(url, sizeof(url), "http://127.0.0.1:%d/chain", l->port);
+        struct it_http_req q = {.url = url, .timeout_ms = 5000};
+        if (it_http_do(&h, &q, &r) != 0) {
+            l->failed++;
+            continue;
+        }
+        const char *v = it_response_header(&r, "X-Probe-Version");
+        if (r.status != 200 || !v)
+            l->failed++;
+        else {
+            l->ok++;
+            l->v1 += strcmp(v, "1.0.0") == 0;
+            l->v2 += strcmp(v, "2.0.0") == 0;
+        }
+        it_response_free(&r);
+    }
+    it_http_free(&h);
+    return NULL;
+}
+
+static int admin_call(const struct env *e, const char *method, const char *path,
+                      struct it_response *r)
+{
+    struct it_http h;
+    if (it_http_init(&h) != 0)
+        return -1;
+    struct it_http_req q = {.method = method, .url = it_url(e->admin, path)};
+    int rc = it_http_do(&h, &q, r);
+    it_http_free(&h);
+    return rc;
+}
+
+static const char *serving_version(const struct env *e)
+{
+    static char v[32];
+    struct it_http h;
+    struct it_response r;
+    v[0] = '\0';
+    if (it_http_init(&h) == 0 && it_http_get(&h, it_url(e->port, "/chain"), NULL, &r) == 0) {
+        const char *x = it_response_header(&r, "X-Probe-Version");
+        snprintf(v, sizeof(v), "%s", x ? x : "");
+        it_response_free(&r);
+    }
+    it_http_free(&h);
+    return v;
+}
+
+static void test_hot_swap_under_load(void)
+{
+    struct env e;
+    const char *dir = plugin_dir("p-swap", probe_v1);
+    CU_ASSERT_FATAL(dir && start(&e, dir, chain_routes) == 0);
+    char so[PATH_MAX];
+    snprintf(so, sizeof(so), "%s/tp-probe.so", dir);
+
+    struct loop l = {.port = e.port};
+    pthread_t t;
+    CU_ASSERT_FATAL(pthread_create(&t, NULL, client_loop, &l) == 0);
+    for (int i = 0; i < 10; i++) {
+        const char *want = i % 2 == 0 ? "2.0.0" : "1.0.0";
+        CU_ASSERT_FATAL(install(i % 2 == 0 ? probe_v2 : probe_v1, so) == 0);
+        struct it_response r;
+        CU_ASSERT_FATAL(admin_call(&e, "POST", "/-/reload", &r) == 0);
+        CU_ASSERT_EQUAL(r.status, 200);
+        it_response_free(&r);
+        CU_ASSERT_STRING_EQUAL(serving_version(&e), want);
+        usleep(100 * 1000);
+    }
+    atomic_store(&l.stop, true);
+    pthread_join(t, NULL);
+    CU_ASSERT_EQUAL(l.failed, 0);
+    CU_ASSERT(l.ok > 50);
+    CU_ASSERT(l.v1 > 0 && l.v2 > 0);
+    printf("\n    hot swap: %ld requests, %ld failed, %ld on 1.0.0, %ld on 2.0.0\n", l.ok, l.failed,
+           l.v1, l.v2);
+
+    /* Old images are unloaded once no configuration and no request uses them (the reaper runs
+     * every second). */
+    usleep(2500 * 1000);
+    struct it_response r;
+    CU_ASSERT_FATAL(admin_call(&e, "GET", "/-/plugins", &r) == 0);
+    CU_ASSERT_EQUAL(r.status, 200);
+    size_t active = 0, unloaded = 0;
+    for (const char *p = r.body.data; (p = strstr(p, "\"state\":\"")); p += 9) {
+        active += strncmp(p + 9, "active", 6) == 0;
+        unloaded += strncmp(p + 9, "unloaded", 8) == 0;
+    }
+    CU_ASSERT_EQUAL(active, 1);
+    CU_ASSERT(unloaded >= 9);
+    it_response_free(&r);
+}
+
+static void test_version_canary(void)
+{
+    const char *dir = it_temp_path("p-canary");
+    mkdir(dir, 0700);
+    char dst[PATH_MAX];
+    snprintf(dst, sizeof(dst), "%s/probe-1.so", dir);
+    CU_ASSERT_FATAL(install(probe_v1, dst) == 0);
+    snprintf(dst, sizeof(dst), "%s/probe-2.so", dir);
+    CU_ASSERT_FATAL(install(probe_v2, dst) == 0);
+    struct env e;
+    CU_ASSERT_FATAL(start(&e, dir,
+                          "routes:\n"
+                          "  - name: chain\n"
+                          "    match: { paths: [\"/chain\"] }\n"
+                          "    upstream: o\n"
+                          "    plugins:\n"
+                          "      - name: tp-probe\n"
+                          "        versions: { \"1.0.0\": 90, \"2.0.0\": 10 }\n"
+                          "        sticky_on: { header: X-User }\n"
+                          "        config: { tag: C }\n") == 0);
+    struct it_http h;
+    CU_ASSERT_FATAL(it_http_init(&h) == 0);
+    long v2 = 0, n = 10000, unstable = 0;
+    for (long i = 0; i < n; i++) {
+        char user[64];
+        snprintf(user, sizeof(user), "X-User: user-%ld", i % 2000);
+        const char *hdrs[] = {user, NULL};
+        struct it_response r;
+        if (it_http_get(&h, it_url(e.port, "/chain"), hdrs, &r) != 0)
+            break;
+        const char *v = it_response_header(&r, "X-Probe-Version");
+        bool is2 = v && strcmp(v, "2.0.0") == 0;
+        v2 += is2;
+        /* Sticky: the same user always gets the version its first request got. */
+        static bool was2[2000];
+        if (i < 2000) {
+            was2[i] = is2;
+        } else if (was2[i % 2000] != is2) {
+            unstable++;
+        }
+        it_response_free(&r);
+    }
+    double share = (double)v2 / (double)n;
+    printf("\n    canary: %.1f%% of %ld requests on 2.0.0, %ld unstable\n", share * 100, n,
+           unstable);
+    CU_ASSERT(share > 0.07 && share < 0.13);
+    CU_ASSERT_EQUAL(unstable, 0);
+    it_http_free(&h);
+}
+
+/* ---- refused reloads ----------------------------------------------------------------------- */
+
+static void test_bad_reloads_keep_serving(void)
+{
+    struct env e;
+    CU_ASSERT_FATAL(start(&e, plugin_dir("p-bad", probe_v1), chain_routes) == 0);
+    struct it_response r;
+    const char *cases[][2] = {
+        {"routes: [\n", "yaml"},
+        {"routes:\n  - name: x\n    upstream: o\n    plugins: [ { name: nope } ]\n",
+         "no plugin \\\"nope\\\""},
+        {"routes:\n  - name: x\n    upstream: o\n    plugins: [ { name: tp-probe, config: { x: 1 } } ]\n",
+         "routes[0].plugins[0].config: plugin tp-probe 1.0.0: tag is required"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        CU_ASSERT_FATAL(it_write_file(e.conf, HEAD "%s", e.port, e.admin, e.dir, e.origin->port,
+                                      cases[i][0]) == 0);
+        CU_ASSERT_FATAL(admin_call(&e, "POST", "/-/reload", &r) == 0);
+        CU_ASSERT_EQUAL(r.status, 400);
+        if (!strstr(r.body.data, cases[i][1]))
+            fprintf(stderr, "reload answer %s lacks %s\n", r.body.data, cases[i][1]);
+        CU_ASSERT(strstr(r.body.data, cases[i][1]) != NULL);
+        it_response_free(&r);
+        CU_ASSERT_STRING_EQUAL(serving_version(&e), "1.0.0"); /* the old config still serves */
+    }
+
+    /* lintel -t reports the plugin's own message with file, line, column and key path. */
+    char *argv[] = {LINTEL_BIN, "-t", "-c", (char *)e.conf, NULL};
+    struct it_buf out = {0}, err = {0};
+    CU_ASSERT_EQUAL(it_run(argv, 10000, &out, &err), 1);
+    char want[PATH_MAX + 128];
+    snprintf(want, sizeof(want), "%s:10:", e.conf); /* the config map's line */
+    CU_ASSERT(err.data && strstr(err.data, want));
+    CU_ASSERT(err.data && strstr(err.data, "routes[0].plugins[0].config: plugin tp-probe 1.0.0: "
+                                           "tag is required"));
+    it_buf_free(&out);
+    it_buf_free(&err);
+}
+
+static CU_TestInfo tests[] = {
+    {"phase order, priority, global plugins, pause/resume", test_phase_order},
+    {"RESPOND skips the upstream; ERROR is a 500 for that request", test_respond_and_error},
+    {"a plugin buffers the request body (cap, 413)", test_body_buffering},
+    {"v1 -> v2 -> v1 swapped 10 times under load, no failed request", test_hot_swap_under_load},
+    {"plugin version canary is weighted and sticky", test_version_canary},
+    {"refused reloads keep the old configuration serving", test_bad_reloads_keep_serving},
+    CU_TEST_INFO_NULL,
+};
+
+static CU_SuiteInfo suites[] = {
+    {"plugins", NULL, it_suite_cleanup, it_test_setup, it_test_teardown, tests},
+    CU_SUITE_INFO_NULL,
+};
+
+int main(void)
+{
+    char bin[PATH_MAX];
+    snprintf(bin, sizeof(bin), "%s", LINTEL_BIN);
+    const char *dir = dirname(bin);
+    snprintf(probe_v1, sizeof(probe_v1), "%s/tests/host-plugins/v1.0.0/tp-probe.so", dir);
+    snprintf(probe_v2, sizeof(probe_v2), "%s/tests/host-plugins/v2.0.0/tp-probe.so", dir);
+    return it_main(suites, 240);
+}
