@@ -33,6 +33,7 @@ struct lintel_image {
     char version[32];
     unsigned vmajor, vminor, vpatch;
     char hash[65];         /* hex SHA-256 of the file */
+    unsigned seen_scan;    /* the last scan that found a file with this content */
     char src_path[512];    /* where it was found */
     char run_path[512];    /* the private copy that was dlopened */
 };

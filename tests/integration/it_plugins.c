@@ -127,7 +127,8 @@ static void test_phase_order(void)
                          "B:rewrite,G:rewrite,A:rewrite,B:access,B:resumed,G:access,A:access,"
                          "B:balance,G:balance,A:balance"));
     const char *resp = it_response_header(&r, "X-Trace-Resp");
-    CU_ASSERT(resp && strcmp(resp, "B:response_headers,G:response_headers,A:response_headers") == 0);
+    CU_ASSERT(resp &&
+              strcmp(resp, "B:response_headers,G:response_headers,A:response_headers") == 0);
     it_response_free(&r);
 
     /* No route: the global plugin still sees the 404. */
@@ -295,13 +296,17 @@ static void test_hot_swap_under_load(void)
     struct it_response r;
     CU_ASSERT_FATAL(admin_call(&e, "GET", "/-/plugins", &r) == 0);
     CU_ASSERT_EQUAL(r.status, 200);
-    size_t active = 0, unloaded = 0;
+    size_t active = 0, draining = 0, unloaded = 0;
     for (const char *p = r.body.data; (p = strstr(p, "\"state\":\"")); p += 9) {
         active += strncmp(p + 9, "active", 6) == 0;
+        draining += strncmp(p + 9, "draining", 8) == 0;
         unloaded += strncmp(p + 9, "unloaded", 8) == 0;
     }
+    /* Identical content is the same image, so how many loads happened depends on when the
+     * reaper ran; what must hold: one image serves, none is stuck, old ones were unloaded. */
     CU_ASSERT_EQUAL(active, 1);
-    CU_ASSERT(unloaded >= 9);
+    CU_ASSERT_EQUAL(draining, 0);
+    CU_ASSERT(unloaded >= 1);
     it_response_free(&r);
 }
 
@@ -366,7 +371,8 @@ static void test_bad_reloads_keep_serving(void)
         {"routes: [\n", "yaml"},
         {"routes:\n  - name: x\n    upstream: o\n    plugins: [ { name: nope } ]\n",
          "no plugin \\\"nope\\\""},
-        {"routes:\n  - name: x\n    upstream: o\n    plugins: [ { name: tp-probe, config: { x: 1 } } ]\n",
+        {"routes:\n  - name: x\n    upstream: o\n    plugins: [ { name: tp-probe, config: { x: 1 } "
+         "} ]\n",
          "routes[0].plugins[0].config: plugin tp-probe 1.0.0: tag is required"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
