@@ -171,6 +171,13 @@ static int run(struct gateway *g)
     g->workers = calloc(g->nworkers, sizeof(*g->workers));
     if (!g->workers)
         goto cleanup;
+    /* Signal handlers before the ports open: whoever sees the port accept may signal at once. */
+    ev_hup = evsignal_new(g->base, SIGHUP, on_sighup, g);
+    ev_term = evsignal_new(g->base, SIGTERM, on_sigterm, g);
+    ev_int = evsignal_new(g->base, SIGINT, on_sigterm, g);
+    if (!ev_hup || !ev_term || !ev_int || evsignal_add(ev_hup, NULL) || evsignal_add(ev_term, NULL) ||
+        evsignal_add(ev_int, NULL))
+        goto cleanup;
     for (unsigned i = 0; i < g->nworkers; i++) {
         g->workers[i].id = i;
         g->workers[i].metrics = lintel_metrics_shard(g->svc.metrics, i);
@@ -179,12 +186,6 @@ static int run(struct gateway *g)
             goto cleanup;
         }
     }
-    ev_hup = evsignal_new(g->base, SIGHUP, on_sighup, g);
-    ev_term = evsignal_new(g->base, SIGTERM, on_sigterm, g);
-    ev_int = evsignal_new(g->base, SIGINT, on_sigterm, g);
-    if (!ev_hup || !ev_term || !ev_int || evsignal_add(ev_hup, NULL) || evsignal_add(ev_term, NULL) ||
-        evsignal_add(ev_int, NULL))
-        goto cleanup;
     const struct lintel_config *c0 = g->current->cfg;
     if (c0->admin_enabled) {
         struct lintel_admin_ops ops = {

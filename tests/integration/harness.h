@@ -32,9 +32,12 @@ int it_main(CU_SuiteInfo *suites, unsigned watchdog_seconds);
 void it_test_setup(void);
 void it_test_teardown(void);
 
-/* For CU_SuiteInfo pCleanupFunc: kills every process still running (printing their logs if any
- * assertion of the suite failed). Returns 0. */
+/* For CU_SuiteInfo pCleanupFunc: kills every process still running. Returns 0. */
 int it_suite_cleanup(void);
+
+/* Monotonic milliseconds, and a sleep that resumes after signals. Any thread. */
+int64_t it_now_ms(void);
+void it_sleep_ms(int ms);
 
 /* ---- Bytes ------------------------------------------------------------------------------ */
 
@@ -69,9 +72,10 @@ struct it_proc {
     char log_path[512]; /* the process's stderr (and stdout, for lintel) */
     int port;           /* lintel: its listening port; origin: the port it reported */
     bool reaped;
-    int status;         /* wait status, once reaped */
-    off_t printed;      /* how much of the log was already printed */
-    bool test_scoped;   /* started inside a test: killed by it_test_teardown */
+    int status;        /* wait status, once reaped */
+    off_t printed;     /* how much of the log was already printed */
+    bool exit_printed; /* the exit code was printed with the log */
+    bool test_scoped;  /* started inside a test: killed by it_test_teardown */
 };
 
 /* Starts `lintel-test-origin --port 0 --name NAME` and waits (5 s) for its "ready PORT" line.
@@ -79,8 +83,9 @@ struct it_proc {
  * (reported on stderr). */
 struct it_proc *it_origin_start(const char *name);
 
-/* Starts `lintel -c CONFIG_PATH` and waits (10 s) until port accepts connections. Returns NULL,
- * after printing its log, if it exits or does not listen in time. */
+/* Starts `lintel -c CONFIG_PATH` and waits (10 s) until port accepts connections and the process
+ * handles SIGHUP and SIGTERM (so that a signal sent next is not fatal). Returns NULL, after
+ * printing its log, if it exits or is not ready in time. */
 struct it_proc *it_lintel_start(const char *config_path, int port);
 
 /* Sends sig to p (ignored once p is reaped). Returns 0 or -1. */
@@ -100,11 +105,12 @@ off_t it_proc_log_size(const struct it_proc *p);
  * true when it does. */
 bool it_proc_log_wait(const struct it_proc *p, off_t since, const char *needle, int timeout_ms);
 
-/* Prints the part of p's log not printed yet to stderr, headed with its name. */
-void it_proc_print_log(struct it_proc *p);
-
 /* A field of /proc/PID/status in kB ("VmRSS", "VmHWM"); -1 on error. */
 long it_proc_mem_kb(pid_t pid, const char *field);
+
+/* Resets pid's peak RSS (VmHWM) to its current RSS, so that a test measures its own peak.
+ * Returns 0, or -1 when the kernel refuses. */
+int it_proc_reset_peak(pid_t pid);
 
 /* Runs argv (argv[0] a path) to completion with stdin from /dev/null, capturing stdout and
  * stderr into out and err (either may be NULL). Returns the exit code as it_proc_wait does, or
@@ -127,12 +133,12 @@ int it_write_file(const char *path, const char *fmt, ...) __attribute__((format(
 
 /* The start of a gateway configuration: listen on 127.0.0.1:port, one worker, no admin API, no
  * plugins. Append upstreams, routes and any limits/timeouts sections after it. */
-#define IT_CONFIG_HEAD                                                                           \
-    "listen:\n"                                                                                  \
-    "  - address: \"127.0.0.1:%d\"\n"                                                            \
-    "admin: { enabled: false }\n"                                                                \
-    "workers: 1\n"                                                                               \
-    "plugin_paths: []\n"                                                                         \
+#define IT_CONFIG_HEAD                                                                             \
+    "listen:\n"                                                                                    \
+    "  - address: \"127.0.0.1:%d\"\n"                                                              \
+    "admin: { enabled: false }\n"                                                                  \
+    "workers: 1\n"                                                                                 \
+    "plugin_paths: []\n"                                                                           \
     "plugins: []\n"
 
 /* ---- Responses -------------------------------------------------------------------------- */
@@ -153,7 +159,6 @@ struct it_response {
     bool chunked;        /* the body came with Transfer-Encoding: chunked */
     bool to_close;       /* the body was delimited by the connection closing */
     long connects;       /* curl: new connections this transfer opened */
-    int interim;         /* curl: 1xx responses seen before this one */
 };
 
 /* Parses one response from buf[0..len). head_request: the response has no body. at_eof: buf holds
@@ -182,26 +187,23 @@ int it_json_get(const char *json, const char *path, char *out, size_t outlen);
 /* it_json_get as an integer; -1 when absent or not an integer. */
 long long it_json_int(const char *json, const char *path);
 
+/* Whether the value at path equals want; a mismatch is described on stderr. */
+bool it_json_eq(const char *json, const char *path, const char *want);
+
 /* ---- Raw sockets ------------------------------------------------------------------------ */
 
-/* Connects to 127.0.0.1:port (blocking). Returns the socket or -1 (errno set). */
-int it_connect(int port);
+/* "http://127.0.0.1:PORT" + path, in one of 8 rotating static buffers (so a few can be used in
+ * one expression). Main thread only. */
+const char *it_url(int port, const char *path);
 
 /* True when a connection to port is refused now (ECONNREFUSED). */
 bool it_port_refuses(int port);
 
-/* Polls until port accepts a connection; true if it did within timeout_ms. */
-bool it_wait_port(int port, int timeout_ms);
-
-int it_send_all(int fd, const void *buf, size_t len); /* 0, or -1 */
-
 enum it_read_end { IT_READ_ERROR = -1, IT_READ_TIMEOUT = 0, IT_READ_EOF = 1, IT_READ_RESET = 2 };
 
-/* Appends what fd delivers to out until the peer closes or timeout_ms passes with nothing new. */
-enum it_read_end it_read_until_close(int fd, int timeout_ms, struct it_buf *out);
-
-/* Connects, sends req[0..len), reads until close. Returns as it_read_until_close, or
- * IT_READ_ERROR when the connection or the send fails. */
+/* Connects, sends req[0..len), then reads into out until the peer closes (EOF, or RESET: a
+ * reset after the answer) or timeout_ms passes with nothing new (TIMEOUT). ERROR when the
+ * connection or the send fails. */
 enum it_read_end it_raw_exchange(int port, const void *req, size_t len, int timeout_ms,
                                  struct it_buf *out);
 
@@ -221,9 +223,6 @@ int it_conn_send_str(struct it_conn *c, const char *s);
 int it_conn_read_response(struct it_conn *c, bool head_request, int timeout_ms,
                           struct it_response *r);
 
-/* True when the peer closes within timeout_ms with no unread bytes left. */
-bool it_conn_wait_closed(struct it_conn *c, int timeout_ms);
-
 void it_conn_close(struct it_conn *c);
 
 /* ---- libcurl ---------------------------------------------------------------------------- */
@@ -237,15 +236,15 @@ int it_http_init(struct it_http *h); /* 0, or -1 */
 void it_http_free(struct it_http *h);
 
 struct it_http_req {
-    const char *method;         /* NULL: GET, or POST when there is a body */
+    const char *method; /* NULL: GET, or POST when there is a body */
     const char *url;
     const char *const *headers; /* NULL-terminated "Name: value" lines, or NULL */
     const void *body;           /* a body in memory (body_len bytes), or NULL */
     size_t body_len;
-    uint64_t gen_len;           /* > 0: a body of gen_len it_pattern bytes, generated as sent */
-    bool chunked;               /* send the body with Transfer-Encoding: chunked */
-    bool discard;               /* do not keep the response body, only count and hash it */
-    long timeout_ms;            /* 0: 30 s */
+    uint64_t gen_len; /* > 0: a body of gen_len it_pattern bytes, generated as sent */
+    bool chunked;     /* send the body with Transfer-Encoding: chunked */
+    bool discard;     /* do not keep the response body, only count and hash it */
+    long timeout_ms;  /* 0: 30 s */
 };
 
 /* Performs the request. Returns 0 with r filled (any status; free it with it_response_free), or

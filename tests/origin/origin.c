@@ -16,6 +16,8 @@
  *   /chunked/N      N pattern bytes, Transfer-Encoding: chunked (read-to-close for HTTP/1.0)
  *   /close/N        N pattern bytes, neither Content-Length nor chunked, then close
  *   /sleep/MS       the default answer after MS milliseconds
+ *   /stall/MS       stop reading the request body for MS milliseconds after the head, then read
+ *                   it and give the default answer (to test the gateway's upload backpressure)
  *   /hop            the default answer plus hop-by-hop response headers (Connection: X-Hop-Secret,
  *                   X-Hop-Secret, Keep-Alive, Proxy-Connection) a proxy must remove
  *   /bad/cl-te      a raw response with both Content-Length and Transfer-Encoding, then close
@@ -54,6 +56,7 @@
 #define STREAM_BLOCK (64 * 1024)
 #define STREAM_HIGH (512 * 1024) /* refill the output up to this */
 #define STREAM_LOW (128 * 1024)  /* ... whenever it drains below this */
+#define LINGER_MS 2000
 
 #define FNV_OFFSET 0xcbf29ce484222325ULL
 #define FNV_PRIME 0x100000001b3ULL
@@ -65,7 +68,10 @@ struct origin {
     uint64_t connections, requests;
 };
 
-enum conn_state { ST_HEAD, ST_BODY, ST_RESPOND, ST_CLOSING };
+/* HEAD: reading a head; BODY: reading its body; RESPOND: answering (input not read); CLOSING:
+ * flushing the last answer; LINGER: write side shut, reading and dropping until the peer closes
+ * (a close() with unread input would send RST and could destroy the answer in flight). */
+enum conn_state { ST_HEAD, ST_BODY, ST_RESPOND, ST_CLOSING, ST_LINGER };
 enum body_kind { BODY_NONE, BODY_LENGTH, BODY_CHUNKED };
 enum chunk_state { CH_SIZE, CH_DATA, CH_DATA_END, CH_TRAILER };
 enum stream_kind { STREAM_NONE, STREAM_LENGTH, STREAM_CHUNKED, STREAM_CLOSE };
@@ -95,7 +101,8 @@ struct conn {
     uint64_t serial;
     enum conn_state st;
     struct request req;
-    struct event *timer; /* /sleep */
+    struct event *timer; /* /sleep, /stall */
+    bool stalled;        /* /stall: not reading the body until the timer fires */
     enum stream_kind stream;
     uint64_t out_off, out_len; /* pattern bytes sent so far / to send */
     bool close_after;
@@ -155,24 +162,30 @@ static void conn_free(struct conn *c)
 
 static const char *reason_phrase(int status)
 {
-    switch (status) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 204: return "No Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 304: return "Not Modified";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 429: return "Too Many Requests";
-    case 500: return "Internal Server Error";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return "Status";
-    }
+    static const struct {
+        int status;
+        const char *reason;
+    } reasons[] = {
+        {200, "OK"},
+        {201, "Created"},
+        {204, "No Content"},
+        {301, "Moved Permanently"},
+        {302, "Found"},
+        {304, "Not Modified"},
+        {400, "Bad Request"},
+        {401, "Unauthorized"},
+        {403, "Forbidden"},
+        {404, "Not Found"},
+        {429, "Too Many Requests"},
+        {500, "Internal Server Error"},
+        {502, "Bad Gateway"},
+        {503, "Service Unavailable"},
+        {504, "Gateway Timeout"},
+    };
+    for (size_t i = 0; i < sizeof reasons / sizeof *reasons; i++)
+        if (reasons[i].status == status)
+            return reasons[i].reason;
+    return "Status";
 }
 
 static void json_string(struct evbuffer *b, const char *s)
@@ -298,8 +311,23 @@ static bool stream_refill(struct conn *c)
     return true;
 }
 
-/* The current answer is fully queued. Returns false when the connection was freed (closed with
- * nothing left to flush); otherwise it waits for the next request, or closes once flushed. */
+static void on_linger_done(evutil_socket_t fd, short what, void *arg)
+{
+    conn_free(arg);
+}
+
+static void start_linger(struct conn *c)
+{
+    struct timeval tv = {.tv_sec = LINGER_MS / 1000, .tv_usec = (LINGER_MS % 1000) * 1000};
+    c->st = ST_LINGER;
+    shutdown(bufferevent_getfd(c->bev), SHUT_WR);
+    c->timer = evtimer_new(c->o->base, on_linger_done, c);
+    evtimer_add(c->timer, &tv);
+    bufferevent_enable(c->bev, EV_READ);
+}
+
+/* The current answer is fully queued. Returns true when the connection waits for the next
+ * request; false when it is closing (after flushing) and must not be advanced. */
 static bool finish(struct conn *c)
 {
     request_reset(&c->req);
@@ -308,11 +336,9 @@ static bool finish(struct conn *c)
         bufferevent_disable(c->bev, EV_READ);
         bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
         bufferevent_enable(c->bev, EV_WRITE);
-        if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
-            conn_free(c);
-            return false;
-        }
-        return true;
+        if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+            start_linger(c);
+        return false;
     }
     c->st = ST_HEAD;
     bufferevent_enable(c->bev, EV_READ);
@@ -329,8 +355,9 @@ static enum outcome start_stream(struct conn *c, enum stream_kind kind, uint64_t
     if (kind == STREAM_CLOSE)
         c->close_after = true;
     write_status(c, 200);
-    evbuffer_add_printf(out, "Content-Type: application/octet-stream\r\nX-Body-Fnv: %016" PRIx64
-                             "\r\n", pattern_fnv(n));
+    evbuffer_add_printf(out,
+                        "Content-Type: application/octet-stream\r\nX-Body-Fnv: %016" PRIx64 "\r\n",
+                        pattern_fnv(n));
     if (kind == STREAM_LENGTH)
         evbuffer_add_printf(out, "Content-Length: %" PRIu64 "\r\n", n);
     else if (kind == STREAM_CHUNKED)
@@ -669,6 +696,16 @@ static int read_body(struct request *r, struct evbuffer *in, const char **why)
     }
 }
 
+static void on_stall_done(evutil_socket_t fd, short what, void *arg)
+{
+    struct conn *c = arg;
+    event_free(c->timer);
+    c->timer = NULL;
+    c->stalled = false;
+    bufferevent_enable(c->bev, EV_READ);
+    conn_advance(c);
+}
+
 /* Runs the connection's state machine as far as the buffered input allows: parses heads, reads
  * bodies and answers, request after request, until it must wait. May free c. */
 static void conn_advance(struct conn *c)
@@ -715,9 +752,20 @@ static void conn_advance(struct conn *c)
                 return;
             }
             if (r->expect_continue && r->body != BODY_NONE)
-                evbuffer_add_printf(bufferevent_get_output(c->bev), "HTTP/1.1 100 Continue\r\n\r\n");
+                evbuffer_add_printf(bufferevent_get_output(c->bev),
+                                    "HTTP/1.1 100 Continue\r\n\r\n");
             c->st = ST_BODY;
+            int64_t stall = path_number(r->path, "/stall/");
+            if (stall > 0 && r->body != BODY_NONE) {
+                struct timeval tv = {.tv_sec = stall / 1000, .tv_usec = (stall % 1000) * 1000};
+                c->timer = evtimer_new(c->o->base, on_stall_done, c);
+                evtimer_add(c->timer, &tv);
+                c->stalled = true;
+                bufferevent_disable(c->bev, EV_READ);
+            }
         }
+        if (c->stalled)
+            return;
         int rc = r->body == BODY_NONE ? 1 : read_body(r, in, &why);
         if (rc < 0) {
             reject(c, why);
@@ -735,7 +783,11 @@ static void conn_advance(struct conn *c)
 
 static void on_read(struct bufferevent *bev, void *arg)
 {
-    conn_advance(arg);
+    struct conn *c = arg;
+    if (c->st == ST_LINGER)
+        evbuffer_drain(bufferevent_get_input(bev), evbuffer_get_length(bufferevent_get_input(bev)));
+    else
+        conn_advance(c);
 }
 
 static void on_write(struct bufferevent *bev, void *arg)
@@ -748,7 +800,7 @@ static void on_write(struct bufferevent *bev, void *arg)
                 conn_advance(c);
         }
     } else if (c->st == ST_CLOSING && evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
-        conn_free(c);
+        start_linger(c);
     }
 }
 
