@@ -10,8 +10,11 @@
 #include <event2/event.h>
 #include <http_parser.h>
 
+#include "httpc.h"
 #include "log.h"
+#include "plugin_tasks.h"
 #include "proxy-internal.h"
+#include "shared.h"
 
 #define REQ(r) ((struct lintel_request *)(r))
 
@@ -616,6 +619,93 @@ static int h_resp_body_last(lintel_req *r)
     return REQ(r)->chunk_last;
 }
 
+/* ---- outbound HTTP, worker timers ------------------------------------------------------- */
+
+struct req_call {
+    struct lintel_httpc_call *call; /* NULL once finished */
+    lintel_http_fn cb;
+    void *arg;
+};
+
+static void on_req_call_done(void *arg, const struct lintel_http_response *resp)
+{
+    struct req_call *rc = arg;
+    rc->call = NULL;
+    rc->cb(rc->arg, resp);
+}
+
+static void req_call_cancel(void *arg)
+{
+    struct req_call *rc = arg;
+    lintel_httpc_cancel(rc->call); /* the request ended first: cb never runs */
+}
+
+static int h_http_call(lintel_req *r, const struct lintel_http_request *spec, lintel_http_fn cb,
+                       void *arg)
+{
+    struct lintel_request *req = REQ(r);
+    struct lintel_worker *w = req->client->worker;
+    struct req_call *rc = lintel_arena_alloc(req->arena, sizeof(*rc));
+    if (!rc || !cb || !w->httpc)
+        return -1;
+    rc->cb = cb;
+    rc->arg = arg;
+    rc->call = lintel_httpc_start(w->httpc, spec, on_req_call_done, rc);
+    if (!rc->call)
+        return -1;
+    if (lintel_arena_cleanup_add(req->arena, req_call_cancel, rc) < 0) {
+        lintel_httpc_cancel(rc->call);
+        return -1;
+    }
+    return 0;
+}
+
+static int h_worker_http_call(const lintel_instance *self, const struct lintel_http_request *spec,
+                              lintel_http_fn cb, void *arg)
+{
+    return lintel_task_http(lintel_worker_self(), self, spec, cb, arg);
+}
+
+static lintel_timer *h_worker_timer(const lintel_instance *self, uint64_t ms, int repeat,
+                                    lintel_timer_fn fn, void *arg)
+{
+    return lintel_task_timer(lintel_worker_self(), self, ms, repeat, fn, arg);
+}
+
+/* ---- shared state ------------------------------------------------------------------------- */
+
+static struct lintel_shared *shared_store(void)
+{
+    const struct lintel_host_services *svc = lintel_host_services_get();
+    return svc ? svc->shared : NULL;
+}
+
+static int h_counter_add(const lintel_instance *self, const char *key, int64_t delta,
+                         uint64_t window_ms, int64_t *value, uint64_t *reset_ms)
+{
+    struct lintel_shared *s = shared_store();
+    if (!s || !self)
+        return -1;
+    return lintel_shared_counter_add(s, self->ns, key, delta, window_ms, value, reset_ms);
+}
+
+static int h_cache_set(const lintel_instance *self, const char *key, const void *value, size_t len,
+                       uint64_t ttl_ms)
+{
+    struct lintel_shared *s = shared_store();
+    if (!s || !self)
+        return -1;
+    return lintel_shared_cache_set(s, self->ns, key, value, len, ttl_ms);
+}
+
+static long h_cache_get(const lintel_instance *self, const char *key, void *buf, size_t cap)
+{
+    struct lintel_shared *s = shared_store();
+    if (!s || !self)
+        return -1;
+    return (long)lintel_shared_cache_get(s, self->ns, key, buf, cap);
+}
+
 static const struct lintel_host_api api = {
     .struct_size = sizeof(struct lintel_host_api),
     .abi_major = LINTEL_ABI_MAJOR,
@@ -673,6 +763,13 @@ static const struct lintel_host_api api = {
     .req_body = h_req_body,
     .resp_body_chunk = h_resp_body_chunk,
     .resp_body_last = h_resp_body_last,
+    .http_call = h_http_call,
+    .worker_http_call = h_worker_http_call,
+    .worker_timer = h_worker_timer,
+    .timer_stop = lintel_task_timer_stop,
+    .counter_add = h_counter_add,
+    .cache_set = h_cache_set,
+    .cache_get = h_cache_get,
 };
 
 const struct lintel_host_api *lintel_host_api_get(void)

@@ -12,6 +12,8 @@
 #include <lintel/version.h>
 
 #include "admin.h"
+#include "httpc.h"
+#include "shared.h"
 #include "config.h"
 #include "log.h"
 #include "metrics.h"
@@ -155,6 +157,12 @@ static int run(struct gateway *g)
         lintel_error("%s", err);
         return 1;
     }
+    /* Shared by all workers: 64k counters (rate limits), 4k cache entries of up to 4 KiB. */
+    g->svc.shared = lintel_shared_new(65536, 4096, 4096);
+    if (!g->svc.shared || lintel_httpc_global_init() < 0) {
+        lintel_error("out of memory setting up shared state");
+        goto cleanup;
+    }
     lintel_host_services_set(&g->svc);
     g->current = load(g->config_path, 1, 0, err, sizeof(err));
     if (!g->current) {
@@ -246,6 +254,7 @@ cleanup:
         event_base_free(g->base);
     lintel_snapshot_unref(g->current);
     lintel_metrics_free(g->svc.metrics);
+    lintel_shared_free(g->svc.shared);
     lintel_registry_free(g->svc.registry);
     if (rc == 0)
         lintel_info("stopped");

@@ -13,7 +13,9 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "httpc.h"
 #include "log.h"
+#include "plugin_tasks.h"
 #include "proxy-internal.h"
 
 int lintel_worker_listen(struct lintel_worker *w, const struct lintel_config *cfg, char *err,
@@ -55,8 +57,11 @@ static void instances_worker(struct lintel_wsnap *ws, unsigned worker, bool init
         if (init && inst->desc->worker_init &&
             inst->desc->worker_init(inst->instance, worker) != 0)
             lintel_error("[%s] worker_init failed on worker %u", inst->ns, worker);
-        else if (!init && inst->desc->worker_fini)
-            inst->desc->worker_fini(inst->instance, worker);
+        else if (!init) {
+            lintel_tasks_cancel(lintel_worker_self(), inst); /* before worker_fini frees state */
+            if (inst->desc->worker_fini)
+                inst->desc->worker_fini(inst->instance, worker);
+        }
     }
 }
 
@@ -192,6 +197,10 @@ static void *worker_main(void *arg)
     char name[16];
     snprintf(name, sizeof(name), "w%u", w->id);
     lintel_log_set_thread(name);
+    lintel_worker_self_set(w);
+    w->httpc = lintel_httpc_new(w->base);
+    if (!w->httpc)
+        lintel_warn("worker %u: no outbound HTTP client: plugins' HTTP calls will fail", w->id);
     w->current = wsnap_new(atomic_exchange(&w->pending, NULL), w->id);
     if (!w->current) {
         lintel_error("out of memory starting worker %u", w->id);
@@ -202,6 +211,13 @@ static void *worker_main(void *arg)
     lintel_clients_close_all(w);
     lintel_pools_free(w);
     close_listeners(w);
+    if (w->current) { /* worker_fini of the last view, here on the worker's thread */
+        lintel_wsnap_unref(w->current);
+        w->current = NULL;
+    }
+    lintel_tasks_cancel(w, NULL);
+    lintel_httpc_free(w->httpc);
+    w->httpc = NULL;
     return NULL;
 }
 

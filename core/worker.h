@@ -21,6 +21,8 @@ struct evconnlistener;
 struct lintel_client;
 struct lintel_pool;
 struct lintel_metrics_shard;
+struct lintel_httpc;
+struct lintel_task;
 
 /* A worker's view of one snapshot: the snapshot plus the worker-local state derived from it
  * (balancers). Counted without atomics: only its worker touches it. */
@@ -52,6 +54,8 @@ struct lintel_worker {
     struct lintel_pool *pools; /* upstream keepalive pools, by target address */
 
     struct lintel_metrics_shard *metrics; /* written by this worker only */
+    struct lintel_httpc *httpc;           /* plugins' outbound HTTP (libcurl multi) */
+    struct lintel_task *tasks;            /* plugins' worker timers and calls */
     uint64_t request_seq; /* for request ids */
     uint64_t id_seed;
 };

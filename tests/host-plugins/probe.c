@@ -7,6 +7,9 @@
  *   error_in: access            # return ERROR in that phase
  *   pause_ms: 30                # ACCESS pauses, a timer resumes with CONTINUE
  *   read_body: 1k               # ACCESS buffers the body (cap) and reports its length
+ *   http: URL                   # ACCESS calls URL (outbound HTTP), pauses, and passes the status
+ *                               # upstream as X-Probe-Http
+ *   count: true                 # counts requests in a shared counter: X-Probe-Count
  * Every response carries X-Probe-Version: the plugin's version (set at build time). */
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +30,8 @@ struct probe {
     char body[256];
     uint64_t pause_ms;
     uint64_t read_body;
+    char url[256];
+    int count;
 };
 
 static const char *const phase_names[] = {"rewrite", "access", "balance", "response_headers",
@@ -91,6 +96,15 @@ static int create(const struct lintel_host_api *host, lintel_instance *self,
         free(p);
         return -1;
     }
+    const char *url = host->cfg_str(host->cfg_get(config, "http"));
+    if (url)
+        snprintf(p->url, sizeof(p->url), "%s", url);
+    const lintel_cfg *cnt = host->cfg_get(config, "count");
+    if (cnt && host->cfg_bool(cnt, &p->count) < 0) {
+        host->cfg_error(err, cnt, "must be true or false");
+        free(p);
+        return -1;
+    }
     *out = p;
     return 0;
 }
@@ -135,6 +149,17 @@ static void on_timer(void *arg)
     p->host->resume(r, LINTEL_CONTINUE);
 }
 
+static void on_http(void *arg, const struct lintel_http_response *resp)
+{
+    struct probe *p = ((void **)arg)[0];
+    lintel_req *r = ((void **)arg)[1];
+    char v[64];
+    int n = resp->status ? snprintf(v, sizeof(v), "%d", resp->status)
+                         : snprintf(v, sizeof(v), "error: %.50s", resp->error);
+    p->host->req_header_set(r, "X-Probe-Http", v, (size_t)n);
+    p->host->resume(r, LINTEL_CONTINUE);
+}
+
 static enum lintel_result h_rewrite(lintel_req *r, void *inst)
 {
     return common(inst, r, 0);
@@ -154,7 +179,22 @@ static enum lintel_result h_access(lintel_req *r, void *inst)
         int n = snprintf(len, sizeof(len), "%zu", b.len);
         p->host->req_header_set(r, "X-Probe-Body-Len", len, (size_t)n);
     }
+    if (p->count) {
+        int64_t n = 0;
+        if (p->host->counter_add(p->self, "hits", 1, 0, &n, NULL) < 0)
+            return LINTEL_ERROR;
+        char v[32];
+        int len = snprintf(v, sizeof(v), "%lld", (long long)n);
+        p->host->resp_header_set(r, "X-Probe-Count", v, (size_t)len);
+    }
     enum lintel_result res = common(p, r, 1);
+    if (res == LINTEL_CONTINUE && p->url[0]) {
+        void **arg = p->host->alloc(r, 2 * sizeof(void *));
+        arg[0] = p;
+        arg[1] = r;
+        struct lintel_http_request q = {.struct_size = sizeof(q), .url = p->url, .timeout_ms = 2000};
+        return p->host->http_call(r, &q, on_http, arg) == 0 ? LINTEL_PAUSE : LINTEL_ERROR;
+    }
     if (res != LINTEL_CONTINUE || !p->pause_ms)
         return res;
     void **arg = p->host->alloc(r, 2 * sizeof(void *));

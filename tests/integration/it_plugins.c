@@ -360,6 +360,70 @@ static void test_version_canary(void)
     it_http_free(&h);
 }
 
+/* ---- outbound HTTP and shared counters ------------------------------------------------------ */
+
+static void test_http_call_and_counter(void)
+{
+    const char *dir = plugin_dir("p-http", probe_v1);
+    struct it_proc *side = it_origin_start("side");
+    CU_ASSERT_FATAL(dir && side);
+    char routes[1024];
+    snprintf(routes, sizeof(routes),
+             "routes:\n"
+             "  - name: chain\n"
+             "    match: { paths: [\"/chain\"] }\n"
+             "    upstream: o\n"
+             "    plugins:\n"
+             "      - { name: tp-probe, instance: h, config: { tag: H, count: true, http: "
+             "\"http://127.0.0.1:%d/status/204\" } }\n"
+             "  - name: dead\n"
+             "    match: { paths: [\"/dead\"] }\n"
+             "    upstream: o\n"
+             "    plugins: [ { name: tp-probe, instance: x, config: { tag: X, http: "
+             "\"http://127.0.0.1:%d/\" } } ]\n",
+             side->port, it_free_port());
+    struct env e;
+    CU_ASSERT_FATAL(start(&e, dir, routes) == 0);
+    struct it_http h;
+    CU_ASSERT_FATAL(it_http_init(&h) == 0);
+    /* Two workers, one counter: every request gets the next number, whichever worker runs it. */
+    bool in_order = true;
+    for (int i = 1; i <= 40; i++) {
+        struct it_http hh; /* a new connection each time, so both workers take part */
+        struct it_response r;
+        CU_ASSERT_FATAL(it_http_init(&hh) == 0);
+        CU_ASSERT_FATAL(it_http_get(&hh, it_url(e.port, "/chain"), NULL, &r) == 0);
+        CU_ASSERT_EQUAL(r.status, 200);
+        CU_ASSERT(it_json_eq(r.body.data, "headers.x-probe-http", "204"));
+        const char *c = it_response_header(&r, "X-Probe-Count");
+        in_order = in_order && c && atoi(c) == i;
+        it_response_free(&r);
+        it_http_free(&hh);
+    }
+    CU_ASSERT(in_order);
+
+    /* The counter lives in the host, keyed by plugin + instance: a version swap keeps it. */
+    char so[PATH_MAX];
+    snprintf(so, sizeof(so), "%s/tp-probe.so", dir);
+    CU_ASSERT_FATAL(install(probe_v2, so) == 0);
+    struct it_response r;
+    CU_ASSERT_FATAL(admin_call(&e, "POST", "/-/reload", &r) == 0);
+    it_response_free(&r);
+    CU_ASSERT_FATAL(it_http_get(&h, it_url(e.port, "/chain"), NULL, &r) == 0);
+    CU_ASSERT_STRING_EQUAL(it_response_header(&r, "X-Probe-Version"), "2.0.0");
+    CU_ASSERT_STRING_EQUAL(it_response_header(&r, "X-Probe-Count"), "41");
+    it_response_free(&r);
+
+    /* A call to a closed port completes with an error, not a hang. */
+    CU_ASSERT_FATAL(it_http_get(&h, it_url(e.port, "/dead"), NULL, &r) == 0);
+    CU_ASSERT_EQUAL(r.status, 200);
+    char v[128];
+    CU_ASSERT(it_json_get(r.body.data, "headers.x-probe-http", v, sizeof(v)) == 0 &&
+              strncmp(v, "error:", 6) == 0);
+    it_response_free(&r);
+    it_http_free(&h);
+}
+
 /* ---- refused reloads ----------------------------------------------------------------------- */
 
 static void test_bad_reloads_keep_serving(void)
@@ -406,6 +470,8 @@ static CU_TestInfo tests[] = {
     {"a plugin buffers the request body (cap, 413)", test_body_buffering},
     {"v1 -> v2 -> v1 swapped 10 times under load, no failed request", test_hot_swap_under_load},
     {"plugin version canary is weighted and sticky", test_version_canary},
+    {"outbound HTTP from a handler; a shared counter across workers and versions",
+     test_http_call_and_counter},
     {"refused reloads keep the old configuration serving", test_bad_reloads_keep_serving},
     CU_TEST_INFO_NULL,
 };
