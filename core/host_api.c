@@ -706,6 +706,70 @@ static long h_cache_get(const lintel_instance *self, const char *key, void *buf,
     return (long)lintel_shared_cache_get(s, self->ns, key, buf, cap);
 }
 
+/* ---- consumers and secrets ---------------------------------------------------------------- */
+
+static const struct lintel_ynode *consumers_of(const lintel_instance *self)
+{
+    return self && self->consumers ? self->consumers : NULL;
+}
+
+static size_t h_consumer_count(const lintel_instance *self)
+{
+    const struct lintel_ynode *c = consumers_of(self);
+    return c ? c->len : 0;
+}
+
+static int h_consumer_at(const lintel_instance *self, size_t i, struct lintel_consumer *out)
+{
+    const struct lintel_ynode *c = consumers_of(self);
+    if (!c || i >= c->len || !out)
+        return -1;
+    const struct lintel_ynode *m = c->items[i], *id = lintel_ynode_get(m, "id");
+    struct lintel_consumer v = {
+        .struct_size = sizeof(v),
+        .name = lintel_ynode_get(m, "name")->scalar,
+        .id = id ? id->scalar : NULL,
+        .credentials = (const lintel_cfg *)lintel_ynode_get(m, "credentials"),
+    };
+    size_t n = out->struct_size < sizeof(v) ? out->struct_size : sizeof(v);
+    memcpy(out, &v, n);
+    out->struct_size = (uint32_t)n;
+    return 0;
+}
+
+static long h_secret(const lintel_instance *self, const lintel_cfg *node, char *buf, size_t cap)
+{
+    const char *s = h_cfg_str(node);
+    if (!s)
+        return -1;
+    const char *val = s;
+    size_t len;
+    if (strncmp(s, "env:", 4) == 0) {
+        val = getenv(s + 4);
+        if (!val)
+            return -1;
+        len = strlen(val);
+    } else if (strncmp(s, "file:", 5) == 0) {
+        FILE *f = fopen(s + 5, "rb");
+        if (!f)
+            return -1;
+        char tmp[65536];
+        len = fread(tmp, 1, sizeof(tmp), f);
+        bool big = !feof(f);
+        fclose(f);
+        if (big)
+            return -1; /* secrets are small; a huge file is a mistake */
+        if (len && tmp[len - 1] == '\n')
+            len--;
+        memcpy(buf, tmp, len < cap ? len : cap);
+        return (long)len;
+    } else {
+        len = strlen(val);
+    }
+    memcpy(buf, val, len < cap ? len : cap);
+    return (long)len;
+}
+
 static const struct lintel_host_api api = {
     .struct_size = sizeof(struct lintel_host_api),
     .abi_major = LINTEL_ABI_MAJOR,
@@ -770,6 +834,9 @@ static const struct lintel_host_api api = {
     .counter_add = h_counter_add,
     .cache_set = h_cache_set,
     .cache_get = h_cache_get,
+    .consumer_count = h_consumer_count,
+    .consumer_at = h_consumer_at,
+    .secret = h_secret,
 };
 
 const struct lintel_host_api *lintel_host_api_get(void)

@@ -90,6 +90,7 @@ static struct lintel_instance *instance_create(struct build *b, const struct lin
     inst->plugin = img->name;
     inst->name = iname;
     inst->node = entry;
+    inst->consumers = b->c.cfg->consumers;
     snprintf(inst->ns, sizeof(inst->ns), "%s/%s", img->name, iname);
     if (!inst->desc->create) {
         inst->created = true;
@@ -245,6 +246,49 @@ static int read_entry(struct build *b, const struct lintel_ynode *entry,
     return read_sticky(b, entry, slot);
 }
 
+/* consumers: [ { name, id, credentials: {...} } ]: the core checks the shape and that names are
+ * unique; each credential kind is the business of the plugin that reads it. */
+static int check_consumers(struct build *b, const struct lintel_ynode *list)
+{
+    static const char *const keys[] = {"name", "id", "credentials", NULL};
+    if (!list)
+        return 0;
+    size_t mark = lintel_ypath_push_key(&b->c.path, "consumers");
+    const char **names = calloc(list->len ? list->len : 1, sizeof(*names));
+    if (!names)
+        return lintel_config_fail(&b->c, list, "out of memory");
+    int rc = 0;
+    for (size_t i = 0; i < list->len && rc == 0; i++) {
+        const struct lintel_ynode *m = list->items[i];
+        size_t m2 = lintel_ypath_push_index(&b->c.path, i);
+        const char *name = NULL, *id = NULL;
+        if (m->type != LINTEL_YNODE_MAP)
+            rc = lintel_config_fail(&b->c, m, "must be a map");
+        else if (lintel_config_map(&b->c, m, keys) < 0 ||
+                 lintel_config_string(&b->c, m, "name", true, &name) < 0 ||
+                 lintel_config_string(&b->c, m, "id", false, &id) < 0)
+            rc = -1;
+        else if (lintel_ynode_get(m, "credentials") &&
+                 lintel_ynode_get(m, "credentials")->type != LINTEL_YNODE_MAP) {
+            lintel_ypath_push_key(&b->c.path, "credentials");
+            rc = lintel_config_fail(&b->c, lintel_ynode_get(m, "credentials"), "must be a map");
+        }
+        names[i] = name;
+        if (rc == 0)
+            lintel_ypath_restore(&b->c.path, m2);
+    }
+    size_t dup;
+    if (rc == 0 && lintel_find_duplicate(names, list->len, &dup)) {
+        lintel_ypath_push_index(&b->c.path, dup);
+        rc = lintel_config_fail(&b->c, list->items[dup], "duplicate consumer name \"%s\"",
+                                names[dup]);
+    }
+    free(names);
+    if (rc == 0)
+        lintel_ypath_restore(&b->c.path, mark);
+    return rc;
+}
+
 static void chain_free(struct lintel_chain *ch, bool own_slots)
 {
     if (own_slots)
@@ -387,7 +431,7 @@ struct lintel_plugins *lintel_plugins_build(const struct lintel_config *cfg,
                                  errlen) < 0)
             goto fail;
     }
-    if (read_list(&b, cfg->plugins, &b.p->global) < 0)
+    if (check_consumers(&b, cfg->consumers) < 0 || read_list(&b, cfg->plugins, &b.p->global) < 0)
         goto fail;
     sort_slots(b.p->global.slots, b.p->global.nslots);
     chain_phases(&b.p->global);

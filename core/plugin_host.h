@@ -39,6 +39,7 @@ struct lintel_instance {
     const char *name;     /* instance name (defaults to the plugin name) */
     char ns[160];         /* "plugin/instance": shared-state namespace */
     const struct lintel_ynode *node; /* the entry in the YAML */
+    const struct lintel_ynode *consumers; /* the configuration's validated consumers list */
     bool created;
 };
 

@@ -125,6 +125,14 @@ struct lintel_req_info {
     uint64_t upstream_response_us;   /* from sending the head to the response head */
 };
 
+/* A consumer declared in the configuration (see consumer_at). */
+struct lintel_consumer {
+    uint32_t struct_size; /* set by the caller */
+    const char *name;
+    const char *id;
+    const lintel_cfg *credentials; /* e.g. { keys: [...], basic: {...}, jwt: [...], hmac: [...] } */
+};
+
 /* ---- what the host offers ---------------------------------------------------------------- */
 
 struct lintel_host_api {
@@ -274,6 +282,18 @@ struct lintel_host_api {
     int (*cache_set)(const lintel_instance *self, const char *key, const void *value, size_t len,
                      uint64_t ttl_ms);
     long (*cache_get)(const lintel_instance *self, const char *key, void *buf, size_t cap);
+
+    /* -- consumers (top-level `consumers:`; create time, main thread) -- */
+    /* Number of consumers declared in the configuration. */
+    size_t (*consumer_count)(const lintel_instance *self);
+    /* Consumer i: name, id (may be NULL) and its `credentials` map (may be NULL). The strings and
+     * nodes live as long as the instance. 0, or -1 past the end. */
+    int (*consumer_at)(const lintel_instance *self, size_t i, struct lintel_consumer *out);
+    /* Resolves a secret given as a scalar node: "env:NAME" (environment), "file:PATH" (the
+     * file's content, one trailing newline dropped), or the literal text. Copies at most cap
+     * bytes into buf and returns the secret's length, or -1 (absent variable, unreadable file,
+     * not a scalar). */
+    long (*secret)(const lintel_instance *self, const lintel_cfg *node, char *buf, size_t cap);
 };
 
 /* ---- what the plugin exports --------------------------------------------------------------- */
