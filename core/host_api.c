@@ -12,6 +12,7 @@
 
 #include "httpc.h"
 #include "log.h"
+#include "metrics.h"
 #include "plugin_tasks.h"
 #include "proxy-internal.h"
 #include "shared.h"
@@ -561,6 +562,13 @@ static int h_log_field_at(lintel_req *r, size_t i, struct lintel_str *key, struc
     return header_at(&REQ(r)->log_fields, i, key, value);
 }
 
+static void h_metric_add(const lintel_instance *self, const char *name, uint64_t delta)
+{
+    const struct lintel_host_services *svc = lintel_host_services_get();
+    if (svc && svc->metrics && self && name)
+        lintel_metrics_plugin_add(svc->metrics, self->plugin, self->name, name, delta);
+}
+
 static int h_req_info(lintel_req *r, struct lintel_req_info *out)
 {
     struct lintel_request *req = REQ(r);
@@ -821,6 +829,7 @@ static const struct lintel_host_api api = {
     .req_timer = h_req_timer,
     .log_field = h_log_field,
     .log_field_at = h_log_field_at,
+    .metric_add = h_metric_add,
     .req_info = h_req_info,
     .req_worker = h_req_worker,
     .req_body_buffer = h_req_body_buffer,

@@ -127,6 +127,21 @@ static unsigned admin_reloads_failed(void *ctx)
     return ((struct gateway *)ctx)->reloads_failed;
 }
 
+/* SIGUSR1: plugins reopen their files (log rotation), on every live instance of the current
+ * configuration. */
+static void on_sigusr1(evutil_socket_t sig, short what, void *arg)
+{
+    struct gateway *g = arg;
+    const struct lintel_plugins *p = g->current->plugins;
+    unsigned n = 0;
+    for (unsigned i = 0; p && i < p->ninstances; i++)
+        if (p->instances[i]->desc->reopen) {
+            p->instances[i]->desc->reopen(p->instances[i]->instance);
+            n++;
+        }
+    lintel_info("SIGUSR1: %u plugin instance(s) reopened their files", n);
+}
+
 static void on_sighup(evutil_socket_t sig, short what, void *arg)
 {
     char err[1024];
@@ -147,7 +162,7 @@ static int run(struct gateway *g)
 {
     char err[1024];
     int rc = 1;
-    struct event *ev_hup = NULL, *ev_term = NULL, *ev_int = NULL;
+    struct event *ev_hup = NULL, *ev_term = NULL, *ev_int = NULL, *ev_usr1 = NULL;
     unsigned started = 0;
 
     signal(SIGPIPE, SIG_IGN);
@@ -183,8 +198,9 @@ static int run(struct gateway *g)
     ev_hup = evsignal_new(g->base, SIGHUP, on_sighup, g);
     ev_term = evsignal_new(g->base, SIGTERM, on_sigterm, g);
     ev_int = evsignal_new(g->base, SIGINT, on_sigterm, g);
-    if (!ev_hup || !ev_term || !ev_int || evsignal_add(ev_hup, NULL) || evsignal_add(ev_term, NULL) ||
-        evsignal_add(ev_int, NULL))
+    ev_usr1 = evsignal_new(g->base, SIGUSR1, on_sigusr1, g);
+    if (!ev_hup || !ev_term || !ev_int || !ev_usr1 || evsignal_add(ev_hup, NULL) ||
+        evsignal_add(ev_term, NULL) || evsignal_add(ev_int, NULL) || evsignal_add(ev_usr1, NULL))
         goto cleanup;
     for (unsigned i = 0; i < g->nworkers; i++) {
         g->workers[i].id = i;
@@ -247,6 +263,8 @@ cleanup:
         event_free(ev_term);
     if (ev_int)
         event_free(ev_int);
+    if (ev_usr1)
+        event_free(ev_usr1);
     if (g->reaper)
         event_free(g->reaper);
     lintel_admin_free(g->admin);

@@ -8,8 +8,11 @@
  * table or pool is full the request is still counted, under route (or upstream) "_other". */
 #include "metrics.h"
 
+#include "balance.h"
+
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <event2/buffer.h>
@@ -86,10 +89,21 @@ struct lintel_metrics_shard {
     char upstream_pool[UPSTREAM_POOL];
 };
 
+/* Counters plugins add to (metric_add), from any thread: a fixed table whose slots are claimed
+ * once by CAS and never freed (plugin metric names are few and fixed). */
+#define PLUGIN_METRICS 512
+struct plugin_metric {
+    _Atomic int state; /* 0 empty, 1 being claimed, 2 ready */
+    char plugin[64], instance[96], name[64];
+    _Atomic uint64_t value;
+};
+
 struct lintel_metrics {
     struct lintel_metrics_shard **shards;
     unsigned nshards;
     uint64_t reloads_ok, reloads_failed; /* main thread only */
+    struct plugin_metric plugin[PLUGIN_METRICS];
+    _Atomic uint64_t plugin_dropped; /* adds that found the table full */
 };
 
 /* Adds d to a counter that only the calling thread writes. */
@@ -494,9 +508,67 @@ static int render_plugins(struct lintel_registry *reg, struct evbuffer *out)
     return 0;
 }
 
+static bool plugin_metric_is(const struct plugin_metric *p, const char *plugin,
+                             const char *instance, const char *name)
+{
+    return !strcmp(p->plugin, plugin) && !strcmp(p->instance, instance) && !strcmp(p->name, name);
+}
+
+void lintel_metrics_plugin_add(struct lintel_metrics *m, const char *plugin, const char *instance,
+                               const char *name, uint64_t delta)
+{
+    if (!m || strlen(plugin) >= 64 || strlen(instance) >= 96 || strlen(name) >= 64)
+        return;
+    char key[256];
+    int klen = snprintf(key, sizeof(key), "%s/%s/%s", plugin, instance, name);
+    size_t h = (size_t)lintel_hash64(key, (size_t)klen);
+    for (size_t i = 0; i < PLUGIN_METRICS; i++) {
+        struct plugin_metric *p = &m->plugin[(h + i) % PLUGIN_METRICS];
+        int st = atomic_load_explicit(&p->state, memory_order_acquire);
+        if (st == 0) {
+            int expect = 0;
+            if (atomic_compare_exchange_strong(&p->state, &expect, 1)) {
+                snprintf(p->plugin, sizeof(p->plugin), "%s", plugin);
+                snprintf(p->instance, sizeof(p->instance), "%s", instance);
+                snprintf(p->name, sizeof(p->name), "%s", name);
+                atomic_store_explicit(&p->state, 2, memory_order_release);
+            }
+            st = atomic_load_explicit(&p->state, memory_order_acquire);
+        }
+        while (st == 1) /* another thread is writing the names: a few instructions */
+            st = atomic_load_explicit(&p->state, memory_order_acquire);
+        if (plugin_metric_is(p, plugin, instance, name)) {
+            atomic_fetch_add_explicit(&p->value, delta, memory_order_relaxed);
+            return;
+        }
+    }
+    atomic_fetch_add_explicit(&m->plugin_dropped, delta, memory_order_relaxed);
+}
+
+static void render_plugin_metrics(struct lintel_metrics *m, struct evbuffer *out)
+{
+    add_family(out, "lintel_plugin_events_total", "counter",
+               "Counters plugins keep (metric_add), by plugin, instance and name.");
+    for (size_t i = 0; i < PLUGIN_METRICS; i++) {
+        struct plugin_metric *p = &m->plugin[i];
+        if (atomic_load_explicit(&p->state, memory_order_acquire) != 2)
+            continue;
+        evbuffer_add_printf(out, "lintel_plugin_events_total{plugin=\"");
+        add_label_value(out, p->plugin);
+        evbuffer_add_printf(out, "\",instance=\"");
+        add_label_value(out, p->instance);
+        evbuffer_add_printf(out, "\",name=\"");
+        add_label_value(out, p->name);
+        evbuffer_add_printf(out, "\"} %llu\n",
+                            (unsigned long long)atomic_load_explicit(&p->value,
+                                                                     memory_order_relaxed));
+    }
+}
+
 int lintel_metrics_render(struct lintel_metrics *m, struct lintel_registry *reg,
                           struct evbuffer *out)
 {
+    render_plugin_metrics(m, out);
     if (render_requests(m, out) < 0)
         return -1;
     render_latency(m, out);

@@ -38,6 +38,11 @@ void lintel_metrics_request(struct lintel_metrics_shard *s, const char *route, i
 void lintel_metrics_upstream_error(struct lintel_metrics_shard *s, const char *upstream,
                                    const char *kind);
 
+/* Adds delta to the plugin counter (plugin, instance, name) (host API metric_add). Names are
+ * copied once; a full table (512 series) drops the add. Thread: any. */
+void lintel_metrics_plugin_add(struct lintel_metrics *m, const char *plugin, const char *instance,
+                               const char *name, uint64_t delta);
+
 /* A reload attempt. Thread: main. */
 void lintel_metrics_reload(struct lintel_metrics *m, bool ok);
 

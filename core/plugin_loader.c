@@ -20,7 +20,7 @@
 #include <openssl/evp.h>
 
 /* The smallest descriptor a 1.x plugin may export: the whole 1.0 struct. */
-#define V1_0_DESC_SIZE (offsetof(struct lintel_plugin, log) + sizeof(lintel_handler_fn))
+#define V1_0_DESC_SIZE (offsetof(struct lintel_plugin, reopen) + sizeof(void (*)(void *)))
 
 /* Plugins built for 1.0 are read straight from their image. Once a minor adds fields, a smaller
  * descriptor must be copied into a zero-filled host struct before anyone reads the new fields. */

@@ -234,7 +234,8 @@ struct lintel_host_api {
     int (*log_field_at)(lintel_req *r, size_t i, struct lintel_str *key, struct lintel_str *value);
 
     /* -- metrics -- */
-    /* Adds delta to the counter "lintel_plugin_<name>" labelled with plugin and instance. */
+    /* Adds delta to lintel_plugin_events_total{plugin,instance,name} in GET /-/metrics.
+     * Thread: any. */
     void (*metric_add)(const lintel_instance *self, const char *name, uint64_t delta);
 
     /* -- facts for LOG handlers -- */
@@ -324,6 +325,10 @@ struct lintel_plugin {
     lintel_handler_fn response_headers;
     lintel_handler_fn response_body;
     lintel_handler_fn log;
+
+    /* The gateway got SIGUSR1 (log rotation): reopen files. Thread: main; workers keep running,
+     * so hand the reopen to whatever thread owns the file. NULL: nothing to reopen. */
+    void (*reopen)(void *instance);
 };
 
 /* Convenience for plugin authors: fills the ABI fields. */
