@@ -778,6 +778,12 @@ static long h_secret(const lintel_instance *self, const lintel_cfg *node, char *
     return (long)len;
 }
 
+static lintel_watch *h_worker_watch(const lintel_instance *self, int fd, int events,
+                                    lintel_watch_fn fn, void *arg)
+{
+    return lintel_task_watch(lintel_worker_self(), self, fd, events, fn, arg);
+}
+
 static const struct lintel_host_api api = {
     .struct_size = sizeof(struct lintel_host_api),
     .abi_major = LINTEL_ABI_MAJOR,
@@ -846,6 +852,9 @@ static const struct lintel_host_api api = {
     .consumer_count = h_consumer_count,
     .consumer_at = h_consumer_at,
     .secret = h_secret,
+    .worker_watch = h_worker_watch,
+    .watch_set = lintel_task_watch_set,
+    .watch_stop = lintel_task_watch_stop,
 };
 
 const struct lintel_host_api *lintel_host_api_get(void)

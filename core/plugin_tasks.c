@@ -14,9 +14,11 @@ struct lintel_task {
     struct event *ev;                /* timer */
     struct lintel_httpc_call *call;  /* http */
     int repeat;
+    int fd; /* watch */
     union {
         lintel_timer_fn timer;
         lintel_http_fn http;
+        lintel_watch_fn watch;
     } fn;
     void *arg;
 };
@@ -124,6 +126,54 @@ int lintel_task_http(struct lintel_worker *w, const lintel_instance *owner,
         return -1;
     }
     return 0;
+}
+
+static void on_watch(evutil_socket_t fd, short what, void *arg)
+{
+    struct lintel_task *t = arg;
+    int ev = ((what & EV_READ) ? LINTEL_WATCH_READ : 0) | ((what & EV_WRITE) ? LINTEL_WATCH_WRITE : 0);
+    t->fn.watch((int)fd, ev, t->arg);
+}
+
+int lintel_task_watch_set(lintel_watch *watch, int events)
+{
+    struct lintel_task *t = (struct lintel_task *)watch;
+    if (!t)
+        return -1;
+    if (t->ev) {
+        event_free(t->ev);
+        t->ev = NULL;
+    }
+    short what = (short)(((events & LINTEL_WATCH_READ) ? EV_READ : 0) |
+                         ((events & LINTEL_WATCH_WRITE) ? EV_WRITE : 0));
+    if (!what)
+        return 0;
+    t->ev = event_new(t->w->base, t->fd, (short)(what | EV_PERSIST), on_watch, t);
+    return t->ev && event_add(t->ev, NULL) == 0 ? 0 : -1;
+}
+
+lintel_watch *lintel_task_watch(struct lintel_worker *w, const lintel_instance *owner, int fd,
+                               int events, lintel_watch_fn fn, void *arg)
+{
+    if (!w || !fn || fd < 0)
+        return NULL;
+    struct lintel_task *t = task_new(w, owner);
+    if (!t)
+        return NULL;
+    t->fd = fd;
+    t->fn.watch = fn;
+    t->arg = arg;
+    if (lintel_task_watch_set((lintel_watch *)t, events) < 0) {
+        task_free(t);
+        return NULL;
+    }
+    return (lintel_watch *)t;
+}
+
+void lintel_task_watch_stop(lintel_watch *watch)
+{
+    if (watch)
+        task_free((struct lintel_task *)watch);
 }
 
 void lintel_tasks_cancel(struct lintel_worker *w, const lintel_instance *owner)

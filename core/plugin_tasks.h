@@ -19,6 +19,11 @@ void lintel_task_timer_stop(lintel_timer *t);
 int lintel_task_http(struct lintel_worker *w, const lintel_instance *owner,
                      const struct lintel_http_request *spec, lintel_http_fn cb, void *arg);
 
+lintel_watch *lintel_task_watch(struct lintel_worker *w, const lintel_instance *owner, int fd,
+                               int events, lintel_watch_fn fn, void *arg);
+int lintel_task_watch_set(lintel_watch *watch, int events);
+void lintel_task_watch_stop(lintel_watch *watch);
+
 /* Cancels every task of owner on w (NULL owner: every task). */
 void lintel_tasks_cancel(struct lintel_worker *w, const lintel_instance *owner);
 

@@ -48,6 +48,10 @@ typedef struct lintel_instance lintel_instance; /* the host's handle for a plugi
 typedef struct lintel_cfg lintel_cfg;           /* a YAML node of the instance's config */
 typedef struct lintel_cfg_error lintel_cfg_error; /* where create reports a config error */
 typedef struct lintel_timer lintel_timer;       /* a worker timer */
+typedef struct lintel_watch lintel_watch;       /* a watched file descriptor */
+
+#define LINTEL_WATCH_READ 0x1
+#define LINTEL_WATCH_WRITE 0x2
 
 enum lintel_phase {
     LINTEL_PHASE_REWRITE = 0,
@@ -82,6 +86,8 @@ enum lintel_cfg_type {
 typedef enum lintel_result (*lintel_handler_fn)(lintel_req *r, void *instance);
 typedef void (*lintel_cleanup_fn)(void *data);
 typedef void (*lintel_timer_fn)(void *arg);
+/* events: LINTEL_WATCH_READ and/or LINTEL_WATCH_WRITE, what is ready now. */
+typedef void (*lintel_watch_fn)(int fd, int events, void *arg);
 
 /* ---- outbound HTTP ----------------------------------------------------------------------- */
 
@@ -295,6 +301,17 @@ struct lintel_host_api {
      * bytes into buf and returns the secret's length, or -1 (absent variable, unreadable file,
      * not a scalar). */
     long (*secret)(const lintel_instance *self, const lintel_cfg *node, char *buf, size_t cap);
+
+    /* -- file descriptors on the worker's loop (client libraries: Redis, ...) -- */
+    /* Watches fd (non-blocking, owned by the plugin) for the events in `events` on the calling
+     * worker; fn runs each time one is ready (level-triggered) until watch_set(w, 0) or
+     * watch_stop. Stopped automatically before the instance's worker_fini (the fd is not
+     * closed). Worker thread only. NULL on failure. */
+    lintel_watch *(*worker_watch)(const lintel_instance *self, int fd, int events,
+                                  lintel_watch_fn fn, void *arg);
+    /* Changes the events watched (0: none, the watch stays). 0 / -1. */
+    int (*watch_set)(lintel_watch *w, int events);
+    void (*watch_stop)(lintel_watch *w);
 };
 
 /* ---- what the plugin exports --------------------------------------------------------------- */
