@@ -511,6 +511,8 @@ int lintel_request_buffer_body(struct lintel_request *req, uint64_t cap)
     lintel_request_pump_body(req);
     if (req->deferred_status)
         return -1;
+    if (req->body_buffered)
+        req->rerun = false; /* complete at once: no pause, nothing to re-run */
     return req->body_buffered ? 1 : 0;
 }
 

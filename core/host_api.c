@@ -337,6 +337,8 @@ static int h_req_header_add(lintel_req *r, const char *name, const char *value, 
 
 static int h_req_header_remove(lintel_req *r, const char *name)
 {
+    if (!valid_name(name))
+        return -1;
     headers_remove(&REQ(r)->head.headers, name);
     return 0;
 }
@@ -408,9 +410,15 @@ static void *h_alloc(lintel_req *r, size_t n)
 
 /* ---- the response ------------------------------------------------------------------------- */
 
+/* The response head has not left yet (or a plugin response may still replace it). */
+static bool response_open(const struct lintel_request *req)
+{
+    return req->resp_state == RESP_WAIT_HEAD && req->phase <= LINTEL_PHASE_RESPONSE_HEADERS;
+}
+
 static int h_respond(lintel_req *r, int status, const char *type, const void *body, size_t len)
 {
-    if (status < 100 || status > 999)
+    if (status < 100 || status > 999 || !response_open(REQ(r)))
         return -1;
     return lintel_request_set_own(REQ(r), status, type, body, len);
 }
@@ -428,7 +436,7 @@ static int h_resp_status(lintel_req *r)
 static int h_resp_set_status(lintel_req *r, int status)
 {
     struct lintel_request *req = REQ(r);
-    if (!has_response(req) || status < 100 || status > 999)
+    if (!has_response(req) || status < 100 || status > 999 || !response_open(req))
         return -1;
     req->resp.status = status;
     req->resp.reason = http_status_str((enum http_status)status);
@@ -449,7 +457,7 @@ static struct lintel_str h_resp_header(lintel_req *r, const char *name)
 static int h_resp_header_set(lintel_req *r, const char *name, const char *value, size_t len)
 {
     struct lintel_request *req = REQ(r);
-    if (!valid_name(name) || !valid_value(value, len))
+    if (!valid_name(name) || !valid_value(value, len) || !response_open(req))
         return -1;
     if (has_response(req))
         headers_remove(&req->resp.headers, name);
@@ -462,12 +470,16 @@ static int h_resp_header_set(lintel_req *r, const char *name, const char *value,
 
 static int h_resp_header_add(lintel_req *r, const char *name, const char *value, size_t len)
 {
+    if (!response_open(REQ(r)))
+        return -1;
     return headers_add(REQ(r), resp_headers(REQ(r)), name, value, len);
 }
 
 static int h_resp_header_remove(lintel_req *r, const char *name)
 {
     struct lintel_request *req = REQ(r);
+    if (!valid_name(name) || !response_open(req))
+        return -1;
     headers_remove(resp_headers(req), name);
     if (!has_response(req) && headers_add(req, &req->pending_resp, name, "", 0) == 0)
         req->pending_resp.v[req->pending_resp.n - 1].flags |= LINTEL_HDR_DELETED;
@@ -595,6 +607,11 @@ static int h_req_info(lintel_req *r, struct lintel_req_info *out)
     memcpy(out, &info, n);
     out->struct_size = (uint32_t)n;
     return 0;
+}
+
+static unsigned h_worker_count(void)
+{
+    return lintel_host_workers();
 }
 
 static unsigned h_req_worker(lintel_req *r)
@@ -855,6 +872,7 @@ static const struct lintel_host_api api = {
     .worker_watch = h_worker_watch,
     .watch_set = lintel_task_watch_set,
     .watch_stop = lintel_task_watch_stop,
+    .worker_count = h_worker_count,
 };
 
 const struct lintel_host_api *lintel_host_api_get(void)

@@ -85,14 +85,15 @@ static enum outcome run_chain(struct lintel_request *req)
         req->in_handler = false;
         if (req->deferred_status)
             return OUT_DEFERRED; /* e.g. 413 from req_body_buffer: that answer wins */
+        if ((unsigned)res > LINTEL_ERROR) {
+            lintel_error("plugin %s/%s returned unknown result %d", inst->plugin, inst->name,
+                         (int)res);
+            res = LINTEL_ERROR; /* docs/abi.md: unknown results are errors */
+        }
         if (res == LINTEL_PAUSE) {
             if (req->resume_pending) { /* resume() came before the handler returned */
                 req->resume_pending = false;
                 res = (enum lintel_result)req->resume_result;
-            } else if (req->rerun && req->body_buffered) {
-                req->rerun = false; /* the body was complete at once: ask again */
-                req->slot--;
-                continue;
             } else if (req->phase <= LINTEL_PHASE_BALANCE) {
                 req->paused = true;
                 return OUT_PAUSED;

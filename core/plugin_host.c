@@ -17,6 +17,17 @@ struct build {
 };
 
 static const struct lintel_host_services *services;
+static unsigned workers = 1;
+
+void lintel_host_workers_set(unsigned n)
+{
+    workers = n ? n : 1;
+}
+
+unsigned lintel_host_workers(void)
+{
+    return workers;
+}
 
 void lintel_host_services_set(const struct lintel_host_services *svc)
 {
@@ -100,6 +111,11 @@ static struct lintel_instance *instance_create(struct build *b, const struct lin
     struct lintel_cfg_error ce = {0};
     int rc = inst->desc->create(lintel_host_api_get(), inst, (const lintel_cfg *)config, &ce,
                                 &inst->instance);
+    if (rc == 0 && ce.set) { /* reported an error yet claimed success: the error wins */
+        if (inst->desc->destroy)
+            inst->desc->destroy(inst->instance);
+        rc = -1;
+    }
     if (rc == 0) {
         inst->created = true;
         return inst;

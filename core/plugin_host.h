@@ -92,6 +92,10 @@ lintel_handler_fn lintel_instance_handler(const struct lintel_instance *inst, en
 /* The host API table (one for the process). */
 const struct lintel_host_api *lintel_host_api_get(void);
 
+/* The number of workers plugins see (worker_count); set before instances are created. */
+void lintel_host_workers_set(unsigned n);
+unsigned lintel_host_workers(void);
+
 /* Services in use (set once at startup by main; NULL members when absent). */
 void lintel_host_services_set(const struct lintel_host_services *svc);
 const struct lintel_host_services *lintel_host_services_get(void);

@@ -37,6 +37,7 @@ struct lintel_snapshot *lintel_snapshot_new(struct lintel_config *cfg, unsigned 
         if (!s->routers[i])
             goto fail;
     }
+    lintel_host_workers_set(nworkers);
     s->plugins = lintel_plugins_build(cfg, lintel_host_services_get(), err, errlen);
     if (!s->plugins)
         goto fail;

@@ -208,9 +208,10 @@ struct lintel_host_api {
 
     /* -- responding and the response -- */
     /* Sets the response to status with body (copied; content_type NULL = application/json when
-     * the body starts with '{', else text/plain). Headers set with resp_header_* before or after
-     * are kept. The handler then returns LINTEL_RESPOND. In RESPONSE_HEADERS it replaces the
-     * upstream's response. */
+     * the body starts with '{', else text/plain). Headers set with resp_header_* while no
+     * response existed yet, and any set after respond, are kept. The handler then returns
+     * LINTEL_RESPOND. In RESPONSE_HEADERS it replaces the upstream's response, headers included.
+     * -1 once the response head has been sent (RESPONSE_BODY, LOG): so do resp_header_* then. */
     int (*respond)(lintel_req *r, int status, const char *content_type, const void *body,
                    size_t len);
     int (*resp_status)(lintel_req *r); /* 0 before a response exists */
@@ -312,6 +313,9 @@ struct lintel_host_api {
     /* Changes the events watched (0: none, the watch stays). 0 / -1. */
     int (*watch_set)(lintel_watch *w, int events);
     void (*watch_stop)(lintel_watch *w);
+
+    /* Number of workers (fixed for the process's life): size per-worker arrays in create. */
+    unsigned (*worker_count)(void);
 };
 
 /* ---- what the plugin exports --------------------------------------------------------------- */
