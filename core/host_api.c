@@ -10,6 +10,7 @@
 #include <event2/event.h>
 #include <http_parser.h>
 
+#include "consumers.h"
 #include "httpc.h"
 #include "log.h"
 #include "metrics.h"
@@ -746,53 +747,12 @@ static size_t h_consumer_count(const lintel_instance *self)
 
 static int h_consumer_at(const lintel_instance *self, size_t i, struct lintel_consumer *out)
 {
-    const struct lintel_ynode *c = consumers_of(self);
-    if (!c || i >= c->len || !out)
-        return -1;
-    const struct lintel_ynode *m = c->items[i], *id = lintel_ynode_get(m, "id");
-    struct lintel_consumer v = {
-        .struct_size = sizeof(v),
-        .name = lintel_ynode_get(m, "name")->scalar,
-        .id = id ? id->scalar : NULL,
-        .credentials = (const lintel_cfg *)lintel_ynode_get(m, "credentials"),
-    };
-    size_t n = out->struct_size < sizeof(v) ? out->struct_size : sizeof(v);
-    memcpy(out, &v, n);
-    out->struct_size = (uint32_t)n;
-    return 0;
+    return lintel_consumer_read(consumers_of(self), i, out);
 }
 
 static long h_secret(const lintel_instance *self, const lintel_cfg *node, char *buf, size_t cap)
 {
-    const char *s = h_cfg_str(node);
-    if (!s)
-        return -1;
-    const char *val = s;
-    size_t len;
-    if (strncmp(s, "env:", 4) == 0) {
-        val = getenv(s + 4);
-        if (!val)
-            return -1;
-        len = strlen(val);
-    } else if (strncmp(s, "file:", 5) == 0) {
-        FILE *f = fopen(s + 5, "rb");
-        if (!f)
-            return -1;
-        char tmp[65536];
-        len = fread(tmp, 1, sizeof(tmp), f);
-        bool big = !feof(f);
-        fclose(f);
-        if (big)
-            return -1; /* secrets are small; a huge file is a mistake */
-        if (len && tmp[len - 1] == '\n')
-            len--;
-        memcpy(buf, tmp, len < cap ? len : cap);
-        return (long)len;
-    } else {
-        len = strlen(val);
-    }
-    memcpy(buf, val, len < cap ? len : cap);
-    return (long)len;
+    return lintel_secret_resolve(h_cfg_str(node), buf, cap);
 }
 
 static lintel_watch *h_worker_watch(const lintel_instance *self, int fd, int events,

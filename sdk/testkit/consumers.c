@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "consumers.h"
 #include "testkit-internal.h"
 
 /* The consumers YAML given to lk_set_consumers (checked); each instance parses its own copy, so
@@ -119,54 +120,10 @@ size_t lk_consumer_count_fn(const lintel_instance *self)
 
 int lk_consumer_at_fn(const lintel_instance *self, size_t i, struct lintel_consumer *out)
 {
-    const struct lintel_ynode *list = self ? self->kit->consumers : NULL;
-    if (!list || i >= list->len || !out || out->struct_size < sizeof(out->struct_size))
-        return -1;
-    const struct lintel_ynode *m = list->items[i], *id = lintel_ynode_get(m, "id");
-    struct lintel_consumer v = {
-        .struct_size = sizeof(v),
-        .name = lintel_ynode_get(m, "name")->scalar,
-        .id = id ? id->scalar : NULL,
-        .credentials = (const lintel_cfg *)lintel_ynode_get(m, "credentials"),
-    };
-    size_t n = out->struct_size < sizeof(v) ? out->struct_size : sizeof(v);
-    memcpy(out, &v, n);
-    out->struct_size = (uint32_t)n;
-    return 0;
+    return lintel_consumer_read(self ? self->kit->consumers : NULL, i, out);
 }
-
-/* The largest file:PATH secret lintel reads; a bigger file is a mistake, not a secret. */
-#define SECRET_FILE_MAX 65536
 
 long lk_secret_fn(const lintel_instance *self, const lintel_cfg *node, char *buf, size_t cap)
 {
-    const char *s = lk_cfg_str(node);
-    if (!s || (!buf && cap))
-        return -1;
-    const char *val = s;
-    size_t len;
-    char file[SECRET_FILE_MAX];
-    if (strncmp(s, "env:", 4) == 0) {
-        val = getenv(s + 4);
-        if (!val)
-            return -1;
-        len = strlen(val);
-    } else if (strncmp(s, "file:", 5) == 0) {
-        FILE *f = fopen(s + 5, "rb");
-        if (!f)
-            return -1;
-        len = fread(file, 1, sizeof(file), f);
-        bool big = !feof(f);
-        fclose(f);
-        if (big)
-            return -1;
-        if (len && file[len - 1] == '\n')
-            len--; /* one trailing newline, as editors leave it */
-        val = file;
-    } else {
-        len = strlen(val);
-    }
-    if (cap)
-        memcpy(buf, val, len < cap ? len : cap);
-    return (long)len;
+    return lintel_secret_resolve(lk_cfg_str(node), buf, cap);
 }
