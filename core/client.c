@@ -11,15 +11,19 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <http_parser.h>
+#include <openssl/err.h>
 
 #include "log.h"
 #include "metrics.h"
 #include "proxy-internal.h"
+#include "tls.h"
 
 static void parse_heads(struct lintel_client *c);
 static void client_free(struct lintel_client *c);
+static void handshake_done(struct lintel_client *c);
 
 static const struct lintel_config *client_cfg(const struct lintel_client *c)
 {
@@ -575,6 +579,7 @@ static void parse_heads_loop(struct lintel_client *c)
 static void on_client_read(struct bufferevent *bev, void *arg)
 {
     struct lintel_client *c = arg;
+    handshake_done(c); /* bytes arrived: the handshake is over */
     switch (c->state) {
     case CLIENT_IDLE:
         parse_heads(c);
@@ -607,10 +612,30 @@ static void on_client_write(struct bufferevent *bev, void *arg)
     }
 }
 
+static void handshake_done(struct lintel_client *c)
+{
+    if (c->handshake_ws) {
+        lintel_wsnap_unref(c->handshake_ws);
+        c->handshake_ws = NULL;
+    }
+}
+
 static void on_client_event(struct bufferevent *bev, short what, void *arg)
 {
     struct lintel_client *c = arg;
     struct lintel_request *req = c->req;
+    if (what & BEV_EVENT_CONNECTED) { /* TLS handshake complete */
+        handshake_done(c);
+        return;
+    }
+    if (c->tls && (what & BEV_EVENT_ERROR) && !req) {
+        unsigned long e = bufferevent_get_openssl_error(bev);
+        if (e) {
+            char buf[256];
+            ERR_error_string_n(e, buf, sizeof(buf));
+            lintel_debug("TLS from %s: %s", c->ip, buf);
+        }
+    }
     if ((what & BEV_EVENT_EOF) && req && req->body_done && c->state == CLIENT_REQUEST) {
         /* Half-close after a complete request: answer it, then close. */
         req->close_after = true;
@@ -648,7 +673,8 @@ static void on_client_timer(evutil_socket_t fd, short what, void *arg)
     client_free(c); /* idle keepalive connection (or a connection that never sent anything) */
 }
 
-void lintel_client_accept(struct lintel_worker *w, int fd, const struct sockaddr *sa, int salen)
+void lintel_client_accept(struct lintel_worker *w, size_t listen_index, int fd,
+                          const struct sockaddr *sa, int salen)
 {
     struct lintel_client *c = calloc(1, sizeof(*c));
     if (!c) {
@@ -658,7 +684,25 @@ void lintel_client_accept(struct lintel_worker *w, int fd, const struct sockaddr
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     c->worker = w;
-    c->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    const struct lintel_snapshot *snap = w->current->snap;
+    struct lintel_tls *tls = listen_index < snap->cfg->nlisten ? snap->tls[listen_index] : NULL;
+    if (tls) {
+        SSL *ssl = lintel_tls_ssl_new(tls);
+        c->bev = ssl ? bufferevent_openssl_socket_new(w->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                                      BEV_OPT_CLOSE_ON_FREE)
+                     : NULL;
+        if (!c->bev && ssl)
+            SSL_free(ssl);
+        if (c->bev) {
+            /* A client that closes without close_notify still ends its request cleanly. */
+            bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
+            c->tls = true;
+            c->handshake_ws = w->current;
+            lintel_wsnap_ref(c->handshake_ws);
+        }
+    } else {
+        c->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    }
     c->timer = evtimer_new(w->base, on_client_timer, c);
     if (!c->bev || !c->timer) {
         if (c->bev)
@@ -703,6 +747,7 @@ static void client_free(struct lintel_client *c)
         lintel_upstream_detach(c->req);
         request_free(c->req);
     }
+    handshake_done(c);
     bufferevent_free(c->bev);
     event_free(c->timer);
     if (c->prev)

@@ -69,6 +69,10 @@ int lintel_config_address(struct lintel_config_ctx *c, const struct lintel_ynode
  * each entry is the plugin host's to check. n must be a SEQ. */
 int lintel_config_plugin_list(struct lintel_config_ctx *c, const struct lintel_ynode *n);
 
+/* Reads a listen entry's `tls` map (n must be a MAP). */
+int lintel_config_tls(struct lintel_config_ctx *c, const struct lintel_ynode *n,
+                      struct lintel_tls_conf **out);
+
 /* Reads the `upstreams` map into cfg->upstreams. n must be a MAP. */
 int lintel_config_upstreams(struct lintel_config_ctx *c, const struct lintel_ynode *n);
 

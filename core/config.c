@@ -232,7 +232,7 @@ static int string_list(struct lintel_config_ctx *c, const struct lintel_ynode *n
 
 static int read_listen(struct lintel_config_ctx *c, const struct lintel_ynode *root)
 {
-    static const char *const keys[] = {"address", NULL};
+    static const char *const keys[] = {"address", "tls", NULL};
     struct lintel_config *cfg = c->cfg;
     const struct lintel_ynode *n;
     size_t mark;
@@ -242,13 +242,22 @@ static int read_listen(struct lintel_config_ctx *c, const struct lintel_ynode *r
     if (n->len == 0)
         return lintel_config_fail(c, n, "must not be empty");
     cfg->listen = lintel_arena_calloc(c->arena, n->len * sizeof(*cfg->listen));
-    if (!cfg->listen)
+    cfg->listen_tls = lintel_arena_calloc(c->arena, n->len * sizeof(*cfg->listen_tls));
+    if (!cfg->listen || !cfg->listen_tls)
         return lintel_config_fail(c, n, "out of memory");
     for (size_t i = 0; i < n->len; i++) {
         size_t item = lintel_ypath_push_index(&c->path, i);
+        const struct lintel_ynode *tls;
+        size_t tmark;
         if (lintel_config_map(c, n->items[i], keys) < 0 ||
-            lintel_config_address(c, n->items[i], "address", true, &cfg->listen[i]) < 0)
+            lintel_config_address(c, n->items[i], "address", true, &cfg->listen[i]) < 0 ||
+            lintel_config_child(c, n->items[i], "tls", LINTEL_YNODE_MAP, false, &tls, &tmark) < 0)
             return -1;
+        if (tls) {
+            if (lintel_config_tls(c, tls, &cfg->listen_tls[i]) < 0)
+                return -1;
+            lintel_ypath_restore(&c->path, tmark);
+        }
         lintel_ypath_restore(&c->path, item);
     }
     cfg->nlisten = n->len;

@@ -73,12 +73,28 @@ struct lintel_route_conf {
     const struct lintel_ynode *node;
 };
 
+/* A listener's TLS: certificates chosen by SNI (the first is the default), protocol range. */
+struct lintel_tls_cert {
+    const char *cert, *key; /* PEM file paths */
+    const char **hosts;     /* lowercase; "*.example.org" wildcards; may be empty */
+    size_t nhosts;
+    const struct lintel_ynode *node;
+};
+
+struct lintel_tls_conf {
+    struct lintel_tls_cert *certs;
+    size_t ncerts; /* >= 1 */
+    int min_version, max_version; /* TLS1_2_VERSION / TLS1_3_VERSION */
+    const struct lintel_ynode *node;
+};
+
 struct lintel_config {
     struct lintel_arena *arena;
     const char *path;
     const struct lintel_ynode *root;
 
     struct lintel_sockaddr *listen;
+    struct lintel_tls_conf **listen_tls; /* per listen entry: NULL for plain HTTP */
     size_t nlisten; /* >= 1 */
     bool admin_enabled;
     struct lintel_sockaddr admin; /* default 127.0.0.1:9901 */

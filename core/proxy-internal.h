@@ -41,6 +41,8 @@ struct lintel_client {
     enum lintel_client_state state;
     bool timer_is_header; /* timer counts client_header (a head has begun), else keepalive */
     char ip[64];          /* peer address text, for X-Forwarded-For */
+    bool tls;             /* accepted on a TLS listener (X-Forwarded-Proto: https) */
+    struct lintel_wsnap *handshake_ws; /* held until the TLS handshake is done: SNI reads it */
     struct lintel_request *req;
     unsigned requests; /* served on this connection */
     bool parsing;      /* inside parse_heads: frees and re-entry are deferred */
@@ -150,7 +152,8 @@ struct lintel_upconn {
 };
 
 /* client.c */
-void lintel_client_accept(struct lintel_worker *w, int fd, const struct sockaddr *sa, int salen);
+void lintel_client_accept(struct lintel_worker *w, size_t listen_index, int fd,
+                          const struct sockaddr *sa, int salen);
 /* Closes every idle client connection and marks the others to close after their response. */
 void lintel_clients_drain(struct lintel_worker *w);
 /* Frees every client connection at once (drain timeout / worker exit). */

@@ -4,10 +4,14 @@
 #include <stdlib.h>
 
 #include "plugin_host.h"
+#include "tls.h"
 
 static void snapshot_free(struct lintel_snapshot *s)
 {
     lintel_plugins_free(s->plugins); /* before the config: instances point into its YAML */
+    for (size_t i = 0; s->tls && i < s->cfg->nlisten; i++)
+        lintel_tls_free(s->tls[i]);
+    free(s->tls);
     for (unsigned i = 0; s->routers && i < s->nrouters; i++)
         lintel_router_free(s->routers[i]);
     free(s->routers);
@@ -37,6 +41,14 @@ struct lintel_snapshot *lintel_snapshot_new(struct lintel_config *cfg, unsigned 
         if (!s->routers[i])
             goto fail;
     }
+    s->tls = calloc(cfg->nlisten, sizeof(*s->tls));
+    if (!s->tls) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    for (size_t i = 0; i < cfg->nlisten; i++)
+        if (cfg->listen_tls[i] && !(s->tls[i] = lintel_tls_new(cfg, i, err, errlen)))
+            goto fail;
     lintel_host_workers_set(nworkers);
     s->plugins = lintel_plugins_build(cfg, lintel_host_services_get(), err, errlen);
     if (!s->plugins)

@@ -11,6 +11,8 @@
 #include "config.h"
 #include "router.h"
 
+struct lintel_tls;
+
 struct lintel_snapshot {
     atomic_uint refs;
     unsigned generation; /* 1 for the first configuration, +1 per successful reload */
@@ -18,6 +20,7 @@ struct lintel_snapshot {
     struct lintel_router **routers; /* one per worker (see router.h: no shared regex_t) */
     unsigned nrouters;
     struct lintel_plugins *plugins; /* instances and chains; NULL-free even without plugins */
+    struct lintel_tls **tls;        /* per listen entry: NULL for plain HTTP */
 };
 
 /* Builds a snapshot from cfg for nworkers workers, taking ownership of cfg (also on failure).

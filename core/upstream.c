@@ -153,7 +153,10 @@ target_done:
                             req->client->ip);
     else
         evbuffer_add_printf(b, "X-Forwarded-For: %s\r\n", req->client->ip);
-    evbuffer_add(b, "X-Forwarded-Proto: http\r\n", 25);
+    if (req->client->tls)
+        evbuffer_add(b, "X-Forwarded-Proto: https\r\n", 26);
+    else
+        evbuffer_add(b, "X-Forwarded-Proto: http\r\n", 25);
     if (h->host)
         evbuffer_add_printf(b, "X-Forwarded-Host: %s\r\n", h->host);
     if (req->id_value == req->id)

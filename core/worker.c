@@ -112,7 +112,8 @@ fail:
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
                       void *arg)
 {
-    lintel_client_accept(arg, fd, sa, salen);
+    struct lintel_listener *li = arg;
+    lintel_client_accept(li->w, li->index, fd, sa, salen);
 }
 
 static void on_accept_error(struct evconnlistener *l, void *arg)
@@ -244,10 +245,13 @@ int lintel_worker_start(struct lintel_worker *w, struct lintel_snapshot *s, char
     if (!w->wake_ev || event_add(w->wake_ev, NULL) < 0)
         goto oom;
     w->listeners = calloc(w->nlisten ? w->nlisten : 1, sizeof(*w->listeners));
-    if (!w->listeners)
+    w->listener_args = calloc(w->nlisten ? w->nlisten : 1, sizeof(*w->listener_args));
+    if (!w->listeners || !w->listener_args)
         goto oom;
     for (size_t i = 0; i < w->nlisten; i++) {
-        w->listeners[i] = evconnlistener_new(w->base, on_accept, w,
+        w->listener_args[i].w = w;
+        w->listener_args[i].index = i;
+        w->listeners[i] = evconnlistener_new(w->base, on_accept, &w->listener_args[i],
                                              LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1,
                                              w->listen_fds[i]);
         if (!w->listeners[i])
@@ -301,4 +305,5 @@ void lintel_worker_join(struct lintel_worker *w)
     close(w->wake_fd);
     event_base_free(w->base);
     free(w->listen_fds);
+    free(w->listener_args);
 }

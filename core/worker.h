@@ -24,6 +24,12 @@ struct lintel_metrics_shard;
 struct lintel_httpc;
 struct lintel_task;
 
+/* What an accept callback needs: its worker and which `listen` entry it serves. */
+struct lintel_listener {
+    struct lintel_worker *w;
+    size_t index;
+};
+
 /* A worker's view of one snapshot: the snapshot plus the worker-local state derived from it
  * (balancers). Counted without atomics: only its worker touches it. */
 struct lintel_wsnap {
@@ -47,6 +53,7 @@ struct lintel_worker {
     int *listen_fds;
     size_t nlisten;
     struct evconnlistener **listeners;
+    struct lintel_listener *listener_args; /* (worker, listen index) per listener */
 
     struct lintel_wsnap *current;
     struct lintel_client *clients; /* every open client connection (doubly linked) */

@@ -329,8 +329,15 @@ static void test_unknown_keys(void)
          "t.yaml:7:17: upstreams.u.timeouts.conect: unknown key"},
         {ROUTE "    enable: [x]\n", "t.yaml:10:5: routes[0].enable: unknown key"},
         {HEAD "routes: []\nadmin: { port: 1 }\n", "t.yaml:8:10: admin.port: unknown key"},
+        {"listen:\n  - address: 127.0.0.1:8080\n    backlog: 5\n",
+         "t.yaml:3:5: listen[0].backlog: unknown key"},
         {"listen:\n  - address: 127.0.0.1:8080\n    tls: true\n",
-         "t.yaml:3:5: listen[0].tls: unknown key"},
+         "t.yaml:3:10: listen[0].tls: must be a map"},
+        {"listen:\n  - address: 127.0.0.1:8080\n    tls: { certificates: [ { cert: a.pem } ] }\n",
+         "t.yaml:3:28: listen[0].tls.certificates[0].key: required key is missing"},
+        {"listen:\n  - address: 127.0.0.1:8080\n    tls: { certificates: [ { cert: a, key: b } ], "
+         "protocols: [SSLv3] }\n",
+         "t.yaml:3:63: listen[0].tls.protocols[0]: must be TLSv1.2 or TLSv1.3"},
     };
     CHECK_ERRORS(cases);
 }
