@@ -143,7 +143,18 @@ int lintel_request_set_own(struct lintel_request *req, int status, const char *t
             return -1;
         memcpy(copy, body, len);
     }
+    /* Replacing a response in RESPONSE_HEADERS: what plugins already set on it stays. */
+    struct lintel_headers keep = {0};
+    if (req->in_resp_phase)
+        for (size_t i = 0; i < req->resp.headers.n; i++) {
+            const struct lintel_header *x = &req->resp.headers.v[i];
+            if ((x->flags & LINTEL_HDR_SET) && !(x->flags & LINTEL_HDR_DELETED) &&
+                lintel_headers_add(&keep, req->arena, x->name, x->name_len, x->value,
+                                   x->value_len) == 0)
+                keep.v[keep.n - 1].flags |= LINTEL_HDR_SET;
+        }
     memset(&req->resp, 0, sizeof(req->resp));
+    req->resp.headers = keep;
     req->resp.status = status;
     req->resp.reason = http_status_str((enum http_status)status);
     req->resp.http_major = 1;

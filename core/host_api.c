@@ -455,6 +455,17 @@ static struct lintel_str h_resp_header(lintel_req *r, const char *name)
     return h ? str_of(h->value, h->value_len) : str_of(NULL, 0);
 }
 
+/* Response headers plugins add are marked, so that a response replaced later in RESPONSE_HEADERS
+ * keeps them (cors on a fallback answer). */
+static int resp_add(struct lintel_request *req, const char *name, const char *value, size_t len)
+{
+    struct lintel_headers *hs = resp_headers(req);
+    if (headers_add(req, hs, name, value, len) < 0)
+        return -1;
+    hs->v[hs->n - 1].flags |= LINTEL_HDR_SET;
+    return 0;
+}
+
 static int h_resp_header_set(lintel_req *r, const char *name, const char *value, size_t len)
 {
     struct lintel_request *req = REQ(r);
@@ -466,14 +477,14 @@ static int h_resp_header_set(lintel_req *r, const char *name, const char *value,
         headers_remove(&req->pending_resp, name);
     if (!has_response(req) && headers_add(req, &req->pending_resp, name, "", 0) == 0)
         req->pending_resp.v[req->pending_resp.n - 1].flags |= LINTEL_HDR_DELETED;
-    return headers_add(req, resp_headers(req), name, value, len);
+    return resp_add(req, name, value, len);
 }
 
 static int h_resp_header_add(lintel_req *r, const char *name, const char *value, size_t len)
 {
     if (!response_open(REQ(r)))
         return -1;
-    return headers_add(REQ(r), resp_headers(REQ(r)), name, value, len);
+    return resp_add(REQ(r), name, value, len);
 }
 
 static int h_resp_header_remove(lintel_req *r, const char *name)

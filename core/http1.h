@@ -15,6 +15,7 @@
 
 #define LINTEL_HDR_DELETED 0x1u /* removed (by the core or a plugin); skipped when serialising */
 #define LINTEL_HDR_HOP 0x2u     /* hop-by-hop: never forwarded */
+#define LINTEL_HDR_SET 0x4u     /* set by a plugin (kept when a plugin replaces the response) */
 
 struct lintel_header {
     const char *name; /* NUL-terminated, as received */

@@ -73,6 +73,7 @@ int lintel_phases_init(struct lintel_request *req)
 static enum outcome run_chain(struct lintel_request *req)
 {
     const struct lintel_chain *ch = req->chain;
+    bool replaced = false;
     if (!ch || !(ch->phases & (1u << req->phase)))
         return OUT_DONE;
     for (; req->slot < ch->nslots; req->slot++) {
@@ -104,6 +105,12 @@ static enum outcome run_chain(struct lintel_request *req)
             }
         }
         if (res == LINTEL_RESPOND) {
+            /* In RESPONSE_HEADERS a replaced response still passes the handlers after this one
+             * (cors headers on a fallback answer); elsewhere RESPOND ends the chain. */
+            if (req->own && req->phase == LINTEL_PHASE_RESPONSE_HEADERS) {
+                replaced = true;
+                continue;
+            }
             if (req->own)
                 return OUT_RESPOND;
             lintel_error("plugin %s/%s returned RESPOND without setting a response", inst->plugin,
@@ -115,7 +122,7 @@ static enum outcome run_chain(struct lintel_request *req)
             return OUT_ERROR;
         }
     }
-    return OUT_DONE;
+    return replaced ? OUT_RESPOND : OUT_DONE;
 }
 
 static void fail_plugin(struct lintel_request *req)

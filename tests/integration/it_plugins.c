@@ -197,6 +197,33 @@ static void test_body_buffering(void)
     it_http_free(&h);
 }
 
+static void test_replace_in_response_headers(void)
+{
+    struct env e;
+    CU_ASSERT_FATAL(start(&e, plugin_dir("p-replace", probe_v1),
+                          "routes:\n"
+                          "  - name: chain\n"
+                          "    match: { paths: [\"/chain\"] }\n"
+                          "    upstream: o\n"
+                          "    plugins:\n"
+                          "      - { name: tp-probe, instance: f, priority: 500, config: { tag: F, "
+                          "respond: { phase: response_headers, status: 503, body: replaced } } }\n"
+                          "      - { name: tp-probe, instance: c, priority: 100, config: { tag: C } }\n") ==
+                    0);
+    struct it_http h;
+    CU_ASSERT_FATAL(it_http_init(&h) == 0);
+    struct it_response r;
+    CU_ASSERT_FATAL(it_http_get(&h, it_url(e.port, "/chain"), NULL, &r) == 0);
+    CU_ASSERT_EQUAL(r.status, 503);
+    CU_ASSERT_STRING_EQUAL(r.body.data, "replaced");
+    /* F's header survived its own respond(), and C still ran on the new response. */
+    const char *t = it_response_header(&r, "X-Trace-Resp");
+    CU_ASSERT(t && strcmp(t, "F:response_headers,C:response_headers") == 0);
+    CU_ASSERT_PTR_NULL(it_response_header(&r, "X-Origin")); /* the upstream's headers are gone */
+    it_response_free(&r);
+    it_http_free(&h);
+}
+
 /* ---- hot swap under load ------------------------------------------------------------------ */
 
 struct loop {
@@ -468,6 +495,8 @@ static CU_TestInfo tests[] = {
     {"phase order, priority, global plugins, pause/resume", test_phase_order},
     {"RESPOND skips the upstream; ERROR is a 500 for that request", test_respond_and_error},
     {"a plugin buffers the request body (cap, 413)", test_body_buffering},
+    {"a response replaced in RESPONSE_HEADERS keeps plugin headers, later plugins run",
+     test_replace_in_response_headers},
     {"v1 -> v2 -> v1 swapped 10 times under load, no failed request", test_hot_swap_under_load},
     {"plugin version canary is weighted and sticky", test_version_canary},
     {"outbound HTTP from a handler; a shared counter across workers and versions",

@@ -210,8 +210,10 @@ struct lintel_host_api {
     /* Sets the response to status with body (copied; content_type NULL = application/json when
      * the body starts with '{', else text/plain). Headers set with resp_header_* while no
      * response existed yet, and any set after respond, are kept. The handler then returns
-     * LINTEL_RESPOND. In RESPONSE_HEADERS it replaces the upstream's response, headers included.
-     * -1 once the response head has been sent (RESPONSE_BODY, LOG): so do resp_header_* then. */
+     * LINTEL_RESPOND. In RESPONSE_HEADERS it replaces the response: the upstream's headers go,
+     * headers plugins set with resp_header_* stay, and the RESPONSE_HEADERS handlers after this
+     * one still run on the new response. -1 once the response head has been sent
+     * (RESPONSE_BODY, LOG): so do resp_header_* then. */
     int (*respond)(lintel_req *r, int status, const char *content_type, const void *body,
                    size_t len);
     int (*resp_status)(lintel_req *r); /* 0 before a response exists */
