@@ -122,10 +122,15 @@ static struct lintel_instance *instance_create(struct build *b, const struct lin
     }
     const struct lintel_ynode *at = ce.node ? ce.node : config ? config : entry;
     size_t mark = lintel_ypath_push_key(&b->c.path, "config");
-    if (config && at != config)
-        path_to(config, at, &b->c.path);
-    else if (!config)
+    if (config && at != config && !path_to(config, at, &b->c.path)) {
+        /* Not in the plugin's own config: a consumer's credentials (consumer_at). */
+        lintel_ypath_restore(&b->c.path, 0);
+        lintel_ypath_push_key(&b->c.path, "consumers");
+        if (!b->c.cfg->consumers || !path_to(b->c.cfg->consumers, at, &b->c.path))
+            lintel_ypath_restore(&b->c.path, 0);
+    } else if (!config) {
         lintel_ypath_restore(&b->c.path, mark);
+    }
     lintel_config_fail(&b->c, at, "plugin %s %s: %s", img->name, img->version,
                        ce.set ? ce.msg : "create failed");
     instance_free(inst);
