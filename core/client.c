@@ -784,6 +784,27 @@ void lintel_clients_drain(struct lintel_worker *w)
     }
 }
 
+void lintel_clients_expire(struct lintel_worker *w, uint64_t now_ms, uint64_t drain_ms)
+{
+    struct lintel_client *c = w->clients, *next;
+    for (; c; c = next) {
+        next = c->next;
+        struct lintel_request *req = c->req;
+        if (!req || !req->ws->retired_ms || now_ms < req->ws->retired_ms + drain_ms)
+            continue;
+        lintel_warn("%s %s: still running %llu ms after a reload (drain timeout): ended "
+                    "(request %s)",
+                    req->head.method_str ? req->head.method_str : "-",
+                    req->head.path ? req->head.path : "-",
+                    (unsigned long long)(now_ms - req->ws->retired_ms), req->id_value);
+        const struct lintel_host_services *svc = lintel_host_services_get();
+        if (svc && svc->metrics)
+            lintel_metrics_plugin_add(svc->metrics, "lintel", "reload", "drain_expired", 1);
+        req->close_after = true;
+        lintel_request_fail(req, 503, "request outlived the reload drain timeout");
+    }
+}
+
 void lintel_clients_close_all(struct lintel_worker *w)
 {
     while (w->clients)

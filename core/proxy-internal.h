@@ -156,6 +156,9 @@ void lintel_client_accept(struct lintel_worker *w, size_t listen_index, int fd,
                           const struct sockaddr *sa, int salen);
 /* Closes every idle client connection and marks the others to close after their response. */
 void lintel_clients_drain(struct lintel_worker *w);
+/* Ends requests running on a snapshot retired more than drain_ms before now_ms: 503 when
+ * nothing was sent yet, else the connection closes. Counted in metrics. */
+void lintel_clients_expire(struct lintel_worker *w, uint64_t now_ms, uint64_t drain_ms);
 /* Frees every client connection at once (drain timeout / worker exit). */
 void lintel_clients_close_all(struct lintel_worker *w);
 /* Writes a gateway-made error response with the JSON body and ends the request. */

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -168,6 +169,22 @@ static void begin_drain(struct lintel_worker *w)
     maybe_finish_drain(w);
 }
 
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* A reload lets requests in flight finish on their snapshot, but not forever: past the drain
+ * timeout they are ended (503 if nothing was sent yet), so old plugin images can be unloaded. */
+static void on_sweep(evutil_socket_t fd, short what, void *arg)
+{
+    struct lintel_worker *w = arg;
+    uint64_t now = now_ms();
+    lintel_clients_expire(w, now, w->current->snap->cfg->timeouts.drain_ms);
+}
+
 static void on_wake(evutil_socket_t fd, short what, void *arg)
 {
     struct lintel_worker *w = arg;
@@ -179,6 +196,7 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
         struct lintel_wsnap *ws = wsnap_new(s, w->id);
         if (ws) {
             struct lintel_wsnap *old = w->current;
+            old->retired_ms = now_ms();
             w->current = ws;
             lintel_wsnap_unref(old);
             lintel_debug("now on configuration %u", s->generation);
@@ -244,6 +262,10 @@ int lintel_worker_start(struct lintel_worker *w, struct lintel_snapshot *s, char
     w->wake_ev = event_new(w->base, w->wake_fd, EV_READ | EV_PERSIST, on_wake, w);
     if (!w->wake_ev || event_add(w->wake_ev, NULL) < 0)
         goto oom;
+    struct timeval second = {1, 0};
+    w->sweep_timer = event_new(w->base, -1, EV_PERSIST, on_sweep, w);
+    if (!w->sweep_timer || event_add(w->sweep_timer, &second) < 0)
+        goto oom;
     w->listeners = calloc(w->nlisten ? w->nlisten : 1, sizeof(*w->listeners));
     w->listener_args = calloc(w->nlisten ? w->nlisten : 1, sizeof(*w->listener_args));
     if (!w->listeners || !w->listener_args)
@@ -301,6 +323,8 @@ void lintel_worker_join(struct lintel_worker *w)
         lintel_wsnap_unref(w->current);
     if (w->drain_timer)
         event_free(w->drain_timer);
+    if (w->sweep_timer)
+        event_free(w->sweep_timer);
     event_free(w->wake_ev);
     close(w->wake_fd);
     event_base_free(w->base);

@@ -36,6 +36,7 @@ struct lintel_wsnap {
     struct lintel_snapshot *snap;
     unsigned refs; /* the worker's "current" reference + one per request */
     unsigned worker;
+    uint64_t retired_ms; /* monotonic ms when a newer snapshot replaced it; 0 while current */
     struct lintel_balancer **balancers; /* one per upstream, same index */
 };
 
@@ -49,6 +50,7 @@ struct lintel_worker {
     atomic_bool stop;                          /* drain and exit */
     bool draining;
     struct event *drain_timer;
+    struct event *sweep_timer; /* ends requests stuck on a retired snapshot (every second) */
 
     int *listen_fds;
     size_t nlisten;

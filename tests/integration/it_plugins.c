@@ -451,6 +451,38 @@ static void test_http_call_and_counter(void)
     it_http_free(&h);
 }
 
+static void test_drain_timeout_after_reload(void)
+{
+    struct env e;
+    CU_ASSERT_FATAL(start(&e, plugin_dir("p-drain", probe_v1),
+                          "timeouts: { drain: 1s }\n"
+                          "routes:\n"
+                          "  - name: slow\n"
+                          "    match: { paths: [\"/slow\"] }\n"
+                          "    upstream: o\n"
+                          "    plugins: [ { name: tp-probe, config: { tag: S, pause_ms: 8000 } } ]\n") ==
+                    0);
+    struct it_conn c;
+    CU_ASSERT_FATAL(it_conn_open(&c, e.port) == 0);
+    CU_ASSERT_FATAL(it_conn_send_str(&c, "GET /slow HTTP/1.1\r\nHost: t\r\n\r\n") == 0);
+    usleep(200 * 1000); /* the request is paused in the plugin now */
+    struct it_response r;
+    CU_ASSERT_FATAL(admin_call(&e, "POST", "/-/reload", &r) == 0);
+    CU_ASSERT_EQUAL(r.status, 200);
+    it_response_free(&r);
+    /* Ended by the drain timeout (1 s after the reload, checked every second), not by the
+     * plugin's 8 s pause. */
+    CU_ASSERT_FATAL(it_conn_read_response(&c, false, 5000, &r) == 0);
+    CU_ASSERT_EQUAL(r.status, 503);
+    CU_ASSERT(it_json_eq(r.body.data, "error", "request outlived the reload drain timeout"));
+    it_response_free(&r);
+    it_conn_close(&c);
+    CU_ASSERT_FATAL(admin_call(&e, "GET", "/-/metrics", &r) == 0);
+    CU_ASSERT(strstr(r.body.data, "lintel_plugin_events_total{plugin=\"lintel\",instance=\"reload\","
+                                  "name=\"drain_expired\"} 1") != NULL);
+    it_response_free(&r);
+}
+
 /* ---- refused reloads ----------------------------------------------------------------------- */
 
 static void test_bad_reloads_keep_serving(void)
@@ -502,6 +534,7 @@ static CU_TestInfo tests[] = {
     {"outbound HTTP from a handler; a shared counter across workers and versions",
      test_http_call_and_counter},
     {"refused reloads keep the old configuration serving", test_bad_reloads_keep_serving},
+    {"a request outliving the reload drain timeout gets a 503", test_drain_timeout_after_reload},
     CU_TEST_INFO_NULL,
 };
 
