@@ -514,6 +514,14 @@ int lintel_request_buffer_body(struct lintel_request *req, uint64_t cap)
         return 1;
     if (req->phase > LINTEL_PHASE_BALANCE || req->up)
         return -1;
+    if (req->body_done && !req->buffering) {
+        /* No body (or an empty one): it is complete already, and empty. */
+        req->body_buf = req->body_buf ? req->body_buf : evbuffer_new();
+        if (!req->body_buf)
+            return -1;
+        req->body_buffered = true;
+        return 1;
+    }
     if (!req->body_buf) {
         req->body_buf = evbuffer_new();
         if (!req->body_buf)

@@ -190,6 +190,12 @@ static void test_body_buffering(void)
     CU_ASSERT(it_json_eq(r.body.data, "body_fnv", fnv));
     it_response_free(&r);
 
+    /* No body at all: buffering completes at once with an empty body. */
+    CU_ASSERT_FATAL(it_http_get(&h, it_url(e.port, "/body"), NULL, &r) == 0);
+    CU_ASSERT_EQUAL(r.status, 200);
+    CU_ASSERT(it_json_eq(r.body.data, "headers.x-probe-body-len", "0"));
+    it_response_free(&r);
+
     q.gen_len = 5000; /* over the plugin's 1k cap */
     CU_ASSERT_FATAL(it_http_do(&h, &q, &r) == 0);
     CU_ASSERT_EQUAL(r.status, 413);
