@@ -516,6 +516,36 @@ static void test_bad_reloads_keep_serving(void)
         CU_ASSERT_STRING_EQUAL(serving_version(&e), "1.0.0"); /* the old config still serves */
     }
 
+    /* A plugin file refused by the ABI checks: the reload names the file and the reason. */
+    char bad_dir[PATH_MAX], bin[PATH_MAX];
+    snprintf(bin, sizeof(bin), "%s", LINTEL_BIN);
+    snprintf(bad_dir, sizeof(bad_dir), "%s/tests/plugins/wrong-major", dirname(bin));
+    CU_ASSERT_FATAL(it_write_file(e.conf,
+                                  "listen: [ { address: \"127.0.0.1:%d\" } ]\n"
+                                  "admin: { address: \"127.0.0.1:%d\" }\n"
+                                  "workers: 2\n"
+                                  "plugin_paths: [\"%s\", \"%s\"]\n"
+                                  "upstreams:\n"
+                                  "  o: { targets: [ { address: \"127.0.0.1:%d\" } ] }\n"
+                                  "%s",
+                                  e.port, e.admin, e.dir, bad_dir, e.origin->port, chain_routes) == 0);
+    CU_ASSERT_FATAL(admin_call(&e, "POST", "/-/reload", &r) == 0);
+    CU_ASSERT_EQUAL(r.status, 400);
+    CU_ASSERT(strstr(r.body.data, "wrong ABI major 2 (host 1)") != NULL);
+    CU_ASSERT(strstr(r.body.data, "wrong-major/") != NULL);
+    it_response_free(&r);
+    CU_ASSERT_STRING_EQUAL(serving_version(&e), "1.0.0");
+    {
+        char *targv[] = {LINTEL_BIN, "-t", "-c", (char *)e.conf, NULL};
+        struct it_buf terr = {0};
+        CU_ASSERT_EQUAL(it_run(targv, 10000, NULL, &terr), 1);
+        CU_ASSERT(terr.data && strstr(terr.data, "wrong ABI major 2 (host 1)"));
+        it_buf_free(&terr);
+    }
+    CU_ASSERT_FATAL(it_write_file(e.conf, HEAD "%s", e.port, e.admin, e.dir, e.origin->port,
+                                  "routes:\n  - name: x\n    upstream: o\n    plugins: [ { name: "
+                                  "tp-probe, config: { x: 1 } } ]\n") == 0);
+
     /* lintel -t reports the plugin's own message with file, line, column and key path. */
     char *argv[] = {LINTEL_BIN, "-t", "-c", (char *)e.conf, NULL};
     struct it_buf out = {0}, err = {0};
