@@ -17,6 +17,8 @@
 #include <event2/listener.h>
 #include <http_parser.h>
 
+#include "health.h"
+
 static const char JSON[] = "application/json";
 
 struct lintel_admin {
@@ -211,7 +213,68 @@ static int on_routes(struct lintel_admin *a, struct evbuffer *out)
     return 200;
 }
 
-static void upstream_json(struct evbuffer *out, const struct lintel_upstream_conf *u)
+/* A status bitmap as a JSON list of numbers. */
+static void statuses_json(struct evbuffer *out, const uint64_t *set)
+{
+    evbuffer_add(out, "[", 1);
+    for (int st = 100, n = 0; st < 600; st++) {
+        if (lintel_health_status_in(set, st)) {
+            json_sep(out, (size_t)n++);
+            evbuffer_add_printf(out, "%d", st);
+        }
+    }
+    evbuffer_add(out, "]", 1);
+}
+
+static void health_conf_json(struct evbuffer *out, const struct lintel_upstream_conf *u)
+{
+    const struct lintel_health_active_conf *a = u->health.active;
+    const struct lintel_health_passive_conf *p = u->health.passive;
+    evbuffer_add_printf(out, "\"health\":{\"active\":");
+    if (a) {
+        evbuffer_add_printf(out, "{\"path\":");
+        json_str(out, a->path);
+        evbuffer_add_printf(out,
+                            ",\"interval_ms\":%llu,\"timeout_ms\":%llu,\"healthy\":%u,"
+                            "\"unhealthy\":%u,\"statuses\":",
+                            (unsigned long long)a->interval_ms, (unsigned long long)a->timeout_ms,
+                            a->healthy, a->unhealthy);
+        statuses_json(out, a->statuses);
+        evbuffer_add(out, "}", 1);
+    } else {
+        evbuffer_add_printf(out, "null");
+    }
+    evbuffer_add_printf(out, ",\"passive\":");
+    if (p) {
+        evbuffer_add_printf(out, "{\"failures\":%u,\"cooldown_ms\":%llu,\"statuses\":", p->failures,
+                            (unsigned long long)p->cooldown_ms);
+        statuses_json(out, p->statuses);
+        evbuffer_add(out, "}", 1);
+    } else {
+        evbuffer_add_printf(out, "null");
+    }
+    evbuffer_add_printf(out, "},");
+}
+
+/* A target's health: just "up" without health checks; else state, since (UTC) and reason. */
+static void target_health_json(struct evbuffer *out, const struct lintel_health_view *v,
+                               const struct lintel_upstream_conf *u, size_t i)
+{
+    struct lintel_health_status st;
+    lintel_health_status_get(v, u, i, &st);
+    evbuffer_add_printf(out, ",\"health\":\"%s\"", st.up ? "up" : "down");
+    if (!st.checked)
+        return;
+    char since[32];
+    time_t t = (time_t)st.since;
+    struct tm tm;
+    strftime(since, sizeof(since), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
+    evbuffer_add_printf(out, ",\"since\":\"%s\",\"reason\":", since);
+    json_str(out, st.reason);
+}
+
+static void upstream_json(struct evbuffer *out, const struct lintel_snapshot *s,
+                          const struct lintel_upstream_conf *u)
 {
     static const char *const balances[] = {
         [LINTEL_BALANCE_ROUND_ROBIN] = "round_robin",
@@ -235,6 +298,8 @@ static void upstream_json(struct evbuffer *out, const struct lintel_upstream_con
         }
         evbuffer_add_printf(out, "},");
     }
+    if (u->health.active || u->health.passive)
+        health_conf_json(out, u);
     evbuffer_add_printf(out,
                         "\"keepalive\":%u,\"retries\":%u,\"timeouts\":{\"connect_ms\":%llu,"
                         "\"send_ms\":%llu,\"read_ms\":%llu,\"idle_ms\":%llu},\"targets\":[",
@@ -245,7 +310,9 @@ static void upstream_json(struct evbuffer *out, const struct lintel_upstream_con
         json_sep(out, i);
         evbuffer_add_printf(out, "{\"address\":");
         json_str(out, u->targets[i].addr.text);
-        evbuffer_add_printf(out, ",\"weight\":%u}", u->targets[i].weight);
+        evbuffer_add_printf(out, ",\"weight\":%u", u->targets[i].weight);
+        target_health_json(out, s->health, u, i);
+        evbuffer_add(out, "}", 1);
     }
     evbuffer_add_printf(out, "]}");
 }
@@ -256,7 +323,7 @@ static int on_upstreams(struct lintel_admin *a, struct evbuffer *out)
     evbuffer_add(out, "{", 1);
     for (size_t i = 0; i < s->cfg->nupstreams; i++) {
         json_sep(out, i);
-        upstream_json(out, &s->cfg->upstreams[i]);
+        upstream_json(out, s, &s->cfg->upstreams[i]);
     }
     evbuffer_add(out, "}\n", 2);
     lintel_snapshot_unref(s);
@@ -315,7 +382,12 @@ static int on_plugins(struct lintel_admin *a, struct evbuffer *out)
 
 static int on_metrics(struct lintel_admin *a, struct evbuffer *out)
 {
-    if (lintel_metrics_render(a->ops.metrics, a->ops.registry, out) == 0)
+    struct lintel_snapshot *s = a->ops.current(a->ops.ctx);
+    int rc = lintel_metrics_render(a->ops.metrics, a->ops.registry, out);
+    if (rc == 0)
+        rc = lintel_health_render_metrics(s, out);
+    lintel_snapshot_unref(s);
+    if (rc == 0)
         return 200;
     evbuffer_drain(out, evbuffer_get_length(out));
     return json_error(out, 500, "out of memory");

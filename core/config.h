@@ -31,6 +31,22 @@ struct lintel_target_conf {
     unsigned weight; /* >= 1, default 1 */
 };
 
+/* An upstream's health checks (docs/health.md). Status sets are bitmaps: bit s of word s / 64. */
+#define LINTEL_STATUS_WORDS 10 /* statuses 0..639; the loader allows 100..599 */
+
+struct lintel_health_active_conf {
+    const char *path;                       /* probed with GET; default "/" */
+    uint64_t interval_ms, timeout_ms;       /* defaults 5s, 1s */
+    unsigned healthy, unhealthy;            /* consecutive probes to flip; defaults 2, 3 */
+    uint64_t statuses[LINTEL_STATUS_WORDS]; /* healthy answers; default 200..399 */
+};
+
+struct lintel_health_passive_conf {
+    unsigned failures;    /* consecutive failures that mark a target down; default 3 */
+    uint64_t cooldown_ms; /* how long it stays down; default 10s */
+    uint64_t statuses[LINTEL_STATUS_WORDS]; /* answers that count as failures; default 502..504 */
+};
+
 struct lintel_upstream_conf {
     size_t index; /* position in lintel_config.upstreams */
     const char *name;
@@ -42,6 +58,10 @@ struct lintel_upstream_conf {
     unsigned keepalive;          /* idle connections kept per worker, default 32; 0 disables */
     uint64_t connect_ms, send_ms, read_ms, idle_ms; /* defaults 5s, 60s, 60s, 60s */
     unsigned retries;                               /* default 1 */
+    struct {
+        const struct lintel_health_active_conf *active;   /* NULL: no probes */
+        const struct lintel_health_passive_conf *passive; /* NULL: no passive marking */
+    } health; /* both NULL without a `health` section: targets are always up */
     const struct lintel_ynode *node;
 };
 

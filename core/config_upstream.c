@@ -1,5 +1,5 @@
-/* The `upstreams` section: named pools of targets, how to balance over them, and how long to
- * wait on them. */
+/* The `upstreams` section: named pools of targets, how to balance over them, how long to wait
+ * on them, and how to tell whether they are healthy. */
 #include <string.h>
 
 #include "config-internal.h"
@@ -119,11 +119,145 @@ static int read_upstream_timeouts(struct lintel_config_ctx *c, const struct lint
     return 0;
 }
 
+static void status_range(uint64_t *set, unsigned from, unsigned to)
+{
+    for (unsigned s = from; s <= to; s++)
+        set[s / 64] |= 1ull << (s % 64);
+}
+
+/* The list under `statuses` (HTTP statuses, 100..599) into the bitmap set. When the key is
+ * absent, set keeps its default. */
+static int read_statuses(struct lintel_config_ctx *c, const struct lintel_ynode *map, bool empty_ok,
+                         uint64_t *set)
+{
+    const struct lintel_ynode *n;
+    size_t mark;
+
+    if (lintel_config_child(c, map, "statuses", LINTEL_YNODE_SEQ, false, &n, &mark) < 0)
+        return -1;
+    if (!n)
+        return 0;
+    if (n->len == 0 && !empty_ok)
+        return lintel_config_fail(c, n, "must not be empty");
+    memset(set, 0, LINTEL_STATUS_WORDS * sizeof(*set));
+    for (size_t i = 0; i < n->len; i++) {
+        const struct lintel_ynode *it = n->items[i];
+        const char *d = it->scalar;
+        size_t item = lintel_ypath_push_index(&c->path, i);
+        /* Exactly three digits: no sign, space or leading zero gets through. */
+        if (it->type != LINTEL_YNODE_SCALAR || it->len != 3 || d[0] < '1' || d[0] > '5' ||
+            d[1] < '0' || d[1] > '9' || d[2] < '0' || d[2] > '9')
+            return lintel_config_fail(c, it, "must be an HTTP status from 100 to 599");
+        unsigned status = (unsigned)((d[0] - '0') * 100 + (d[1] - '0') * 10 + (d[2] - '0'));
+        status_range(set, status, status);
+        lintel_ypath_restore(&c->path, item);
+    }
+    lintel_ypath_restore(&c->path, mark);
+    return 0;
+}
+
+/* The probe path goes into a request line as is: it must be an origin-form target. */
+static bool path_ok(const char *p)
+{
+    if (*p != '/')
+        return false;
+    for (; *p; p++)
+        if ((unsigned char)*p <= ' ' || *p == 0x7f)
+            return false;
+    return true;
+}
+
+static int read_active(struct lintel_config_ctx *c, const struct lintel_ynode *map,
+                       struct lintel_upstream_conf *up)
+{
+    static const char *const keys[] = {"path",      "interval", "timeout", "healthy",
+                                       "unhealthy", "statuses", NULL};
+    const struct lintel_ynode *n;
+    size_t mark;
+
+    if (lintel_config_child(c, map, "active", LINTEL_YNODE_MAP, false, &n, &mark) < 0)
+        return -1;
+    if (!n)
+        return 0;
+    struct lintel_health_active_conf *a = lintel_arena_calloc(c->arena, sizeof(*a));
+    if (!a)
+        return lintel_config_fail(c, n, "out of memory");
+    a->path = "/";
+    a->interval_ms = 5000;
+    a->timeout_ms = 1000;
+    a->healthy = 2;
+    a->unhealthy = 3;
+    status_range(a->statuses, 200, 399);
+    if (lintel_config_map(c, n, keys) < 0 ||
+        lintel_config_string(c, n, "path", false, &a->path) < 0)
+        return -1;
+    if (!path_ok(a->path)) {
+        lintel_ypath_push_key(&c->path, "path");
+        return lintel_config_fail(c, lintel_ynode_get(n, "path"),
+                                  "must start with / and hold no spaces or control characters");
+    }
+    if (lintel_config_duration(c, n, "interval", false, &a->interval_ms) < 0 ||
+        lintel_config_duration(c, n, "timeout", false, &a->timeout_ms) < 0 ||
+        lintel_config_uint(c, n, "healthy", 1, 100, &a->healthy) < 0 ||
+        lintel_config_uint(c, n, "unhealthy", 1, 100, &a->unhealthy) < 0 ||
+        read_statuses(c, n, false, a->statuses) < 0)
+        return -1;
+    up->health.active = a;
+    lintel_ypath_restore(&c->path, mark);
+    return 0;
+}
+
+static int read_passive(struct lintel_config_ctx *c, const struct lintel_ynode *map,
+                        struct lintel_upstream_conf *up)
+{
+    static const char *const keys[] = {"failures", "statuses", "cooldown", NULL};
+    const struct lintel_ynode *n;
+    size_t mark;
+
+    if (lintel_config_child(c, map, "passive", LINTEL_YNODE_MAP, false, &n, &mark) < 0)
+        return -1;
+    if (!n)
+        return 0;
+    struct lintel_health_passive_conf *p = lintel_arena_calloc(c->arena, sizeof(*p));
+    if (!p)
+        return lintel_config_fail(c, n, "out of memory");
+    p->failures = 3;
+    p->cooldown_ms = 10000;
+    status_range(p->statuses, 502, 504);
+    /* An empty list is fine: then only connect errors, timeouts and resets count. */
+    if (lintel_config_map(c, n, keys) < 0 ||
+        lintel_config_uint(c, n, "failures", 1, 1000, &p->failures) < 0 ||
+        read_statuses(c, n, true, p->statuses) < 0 ||
+        lintel_config_duration(c, n, "cooldown", false, &p->cooldown_ms) < 0)
+        return -1;
+    up->health.passive = p;
+    lintel_ypath_restore(&c->path, mark);
+    return 0;
+}
+
+static int read_health(struct lintel_config_ctx *c, const struct lintel_ynode *map,
+                       struct lintel_upstream_conf *up)
+{
+    static const char *const keys[] = {"active", "passive", NULL};
+    const struct lintel_ynode *n;
+    size_t mark;
+
+    if (lintel_config_child(c, map, "health", LINTEL_YNODE_MAP, false, &n, &mark) < 0)
+        return -1;
+    if (!n)
+        return 0;
+    if (lintel_config_map(c, n, keys) < 0 || read_active(c, n, up) < 0 ||
+        read_passive(c, n, up) < 0)
+        return -1;
+    lintel_ypath_restore(&c->path, mark);
+    return 0;
+}
+
 static int read_upstream(struct lintel_config_ctx *c, const struct lintel_ynode *map,
                          struct lintel_upstream_conf *up)
 {
-    static const char *const keys[] = {"targets",  "balance", "hash", "keepalive",
-                                       "timeouts", "retries", NULL};
+    static const char *const keys[] = {"targets",  "balance", "hash",   "keepalive",
+                                       "timeouts", "retries", "health", NULL};
 
     up->keepalive = 32;
     up->retries = 1;
@@ -132,7 +266,8 @@ static int read_upstream(struct lintel_config_ctx *c, const struct lintel_ynode 
         read_balance(c, map, up) < 0 ||
         lintel_config_uint(c, map, "keepalive", 0, 65535, &up->keepalive) < 0 ||
         read_upstream_timeouts(c, map, up) < 0 ||
-        lintel_config_uint(c, map, "retries", 0, 100, &up->retries) < 0)
+        lintel_config_uint(c, map, "retries", 0, 100, &up->retries) < 0 ||
+        read_health(c, map, up) < 0)
         return -1;
     return 0;
 }

@@ -15,6 +15,7 @@
 #include "httpc.h"
 #include "shared.h"
 #include "config.h"
+#include "health.h"
 #include "log.h"
 #include "metrics.h"
 #include "plugin_host.h"
@@ -31,6 +32,7 @@ struct gateway {
     unsigned reloads_ok, reloads_failed;
     struct lintel_host_services svc;
     struct lintel_admin *admin;
+    struct lintel_health *health; /* health probes and target states */
     struct event *reaper;
     long start_time;
 };
@@ -78,6 +80,15 @@ static int reload(struct gateway *g, char *err, size_t errlen)
 {
     struct lintel_snapshot *s = load(g->config_path, g->current->generation + 1, g->nworkers, err, errlen);
     if (!s) {
+        g->reloads_failed++;
+        lintel_metrics_reload(g->svc.metrics, false);
+        lintel_error("reload refused, configuration %u keeps serving: %s", g->current->generation,
+                     err);
+        return -1;
+    }
+    /* Last step that may fail: binds the new configuration's targets to their health states. */
+    if (lintel_health_update(g->health, s, err, errlen) < 0) {
+        lintel_snapshot_unref(s);
         g->reloads_failed++;
         lintel_metrics_reload(g->svc.metrics, false);
         lintel_error("reload refused, configuration %u keeps serving: %s", g->current->generation,
@@ -187,6 +198,11 @@ static int run(struct gateway *g)
     g->base = event_base_new();
     if (!g->base)
         goto cleanup;
+    g->health = lintel_health_new(g->base);
+    if (!g->health || lintel_health_update(g->health, g->current, err, sizeof(err)) < 0) {
+        lintel_error("%s", g->health ? err : "out of memory setting up health checks");
+        goto cleanup;
+    }
     g->nworkers = g->current->cfg->workers;
     g->svc.metrics = lintel_metrics_new(g->nworkers);
     if (!g->svc.metrics)
@@ -268,6 +284,7 @@ cleanup:
     if (g->reaper)
         event_free(g->reaper);
     lintel_admin_free(g->admin);
+    lintel_health_free(g->health); /* before the loop its probes run on */
     if (g->base)
         event_base_free(g->base);
     lintel_snapshot_unref(g->current);

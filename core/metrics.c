@@ -565,6 +565,33 @@ static void render_plugin_metrics(struct lintel_metrics *m, struct evbuffer *out
     }
 }
 
+static void add_target_labels(struct evbuffer *out, const char *metric,
+                              const struct lintel_target_sample *t)
+{
+    evbuffer_add_printf(out, "%s{upstream=\"", metric);
+    add_label_value(out, t->upstream);
+    evbuffer_add_printf(out, "\",target=\"");
+    add_label_value(out, t->target);
+    evbuffer_add_printf(out, "\"}");
+}
+
+void lintel_metrics_render_targets(struct evbuffer *out, const struct lintel_target_sample *v,
+                                   size_t n)
+{
+    add_family(out, "lintel_upstream_target_up", "gauge",
+               "1 while an upstream target is up (health checks), 0 while it is down.");
+    for (size_t i = 0; i < n; i++) {
+        add_target_labels(out, "lintel_upstream_target_up", &v[i]);
+        evbuffer_add_printf(out, " %d\n", v[i].up);
+    }
+    add_family(out, "lintel_upstream_target_health_changes_total", "counter",
+               "Changes of an upstream target between up and down.");
+    for (size_t i = 0; i < n; i++) {
+        add_target_labels(out, "lintel_upstream_target_health_changes_total", &v[i]);
+        evbuffer_add_printf(out, " %llu\n", (unsigned long long)v[i].changes);
+    }
+}
+
 int lintel_metrics_render(struct lintel_metrics *m, struct lintel_registry *reg,
                           struct evbuffer *out)
 {

@@ -6,6 +6,7 @@
 #define LINTEL_METRICS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct evbuffer;
@@ -45,6 +46,18 @@ void lintel_metrics_plugin_add(struct lintel_metrics *m, const char *plugin, con
 
 /* A reload attempt. Thread: main. */
 void lintel_metrics_reload(struct lintel_metrics *m, bool ok);
+
+/* One upstream target's health, for lintel_metrics_render_targets. */
+struct lintel_target_sample {
+    const char *upstream, *target; /* target: the address as written */
+    bool up;
+    uint64_t changes; /* up/down changes so far */
+};
+
+/* Appends lintel_upstream_target_up{upstream,target} (gauge, 1 or 0) and
+ * lintel_upstream_target_health_changes_total{upstream,target} for v[0..n). Thread: main. */
+void lintel_metrics_render_targets(struct evbuffer *out, const struct lintel_target_sample *v,
+                                   size_t n);
 
 /* Appends the Prometheus text format (0.0.4): lintel_requests_total{route,status},
  * lintel_request_duration_seconds (histogram), lintel_upstream_errors_total{upstream,kind},

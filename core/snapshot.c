@@ -3,12 +3,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "health.h"
 #include "plugin_host.h"
 #include "tls.h"
 
 static void snapshot_free(struct lintel_snapshot *s)
 {
     lintel_plugins_free(s->plugins); /* before the config: instances point into its YAML */
+    lintel_health_view_free(s->health);
     for (size_t i = 0; s->tls && i < s->cfg->nlisten; i++)
         lintel_tls_free(s->tls[i]);
     free(s->tls);

@@ -12,6 +12,7 @@
 #include "router.h"
 
 struct lintel_tls;
+struct lintel_health_view;
 
 struct lintel_snapshot {
     atomic_uint refs;
@@ -21,6 +22,8 @@ struct lintel_snapshot {
     unsigned nrouters;
     struct lintel_plugins *plugins; /* instances and chains; NULL-free even without plugins */
     struct lintel_tls **tls;        /* per listen entry: NULL for plain HTTP */
+    struct lintel_health_view *health; /* set by lintel_health_update before publishing; NULL:
+                                          every target is up */
 };
 
 /* Builds a snapshot from cfg for nworkers workers, taking ownership of cfg (also on failure).

@@ -12,6 +12,7 @@
 #include <event2/event.h>
 #include <http_parser.h>
 
+#include "health.h"
 #include "log.h"
 #include "metrics.h"
 #include "proxy-internal.h"
@@ -224,8 +225,18 @@ static void attach(struct lintel_request *req, struct lintel_upconn *c)
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 }
 
-/* Picks a target not yet tried and attaches a connection to it. Returns 0, or -1 when no target
- * is left (the caller answers). */
+/* connect_next's failures. */
+enum { NO_TARGET = -1, NO_HEALTHY_TARGET = -2 };
+
+/* Passive health checks: what this exchange with the picked target showed. */
+static void observe(struct lintel_request *req, enum lintel_health_cause cause, int status)
+{
+    lintel_health_observe(req->ws->snap->health, req->upstream, req->target, cause, status);
+}
+
+/* Picks a target neither tried nor down and attaches a connection to it. Returns 0, or
+ * NO_HEALTHY_TARGET when every target left is down, NO_TARGET when none is left (or out of
+ * memory); the caller answers. */
 static int connect_next(struct lintel_request *req)
 {
     size_t klen = 0;
@@ -234,9 +245,11 @@ static int connect_next(struct lintel_request *req)
         lintel_balancer_release(req->balancer, req->target);
         req->target = -1;
     }
+    /* Down targets join the tried ones: every balancer passes over both. */
+    size_t down = lintel_health_skip_down(req->ws->snap->health, req->upstream, req->tried);
     int t = lintel_balancer_pick(req->balancer, key, klen, req->tried);
     if (t < 0)
-        return -1;
+        return down ? NO_HEALTHY_TARGET : NO_TARGET;
     req->target = t;
     req->tried[t] = 1;
     req->attempts++;
@@ -245,14 +258,19 @@ static int connect_next(struct lintel_request *req)
     if (!c)
         c = upconn_connect(req->client->worker, a);
     if (!c)
-        return -1;
+        return NO_TARGET;
     attach(req, c);
     return 0;
 }
 
 void lintel_upstream_start(struct lintel_request *req)
 {
-    if (connect_next(req) < 0) {
+    int rc = connect_next(req);
+    if (rc == NO_HEALTHY_TARGET && req->attempts == 0) {
+        lintel_request_fail(req, 503, "no healthy upstream target");
+        return;
+    }
+    if (rc < 0) {
         lintel_request_fail(req, 502, "no upstream target available");
         return;
     }
@@ -453,6 +471,7 @@ static int read_response_head(struct lintel_request *req)
         if (n == 0)
             return 0;
         if (n < 0 || skip) {
+            observe(req, LINTEL_HEALTH_INVALID, 0);
             snprintf(msg, sizeof(msg), "invalid upstream response: %s", n < 0 ? err : "bad start");
             lintel_request_fail(req, 502, msg);
             return -1;
@@ -462,16 +481,20 @@ static int read_response_head(struct lintel_request *req)
                                    sizeof(err));
         evbuffer_drain(in, (size_t)n);
         if (rc) {
+            observe(req, LINTEL_HEALTH_INVALID, 0);
             snprintf(msg, sizeof(msg), "invalid upstream response: %s", err);
             lintel_request_fail(req, 502, msg);
             return -1;
         }
         if (req->resp.status == 101) {
+            observe(req, LINTEL_HEALTH_INVALID, 0);
             lintel_request_fail(req, 502, "upstream switched protocols unasked");
             return -1;
         }
-        if (req->resp.status >= 200)
+        if (req->resp.status >= 200) {
+            observe(req, LINTEL_HEALTH_OK, req->resp.status);
             return 1;
+        }
         /* 1xx interim answers: 100 Continue was given by the gateway itself; drop them. */
     }
 }
@@ -630,6 +653,12 @@ static void on_up_event(struct bufferevent *bev, short what, void *arg)
         if (ms)
             lintel_metrics_upstream_error(ms, req->upstream->name,
                                           timeout ? "connect_timeout" : "connect_refused");
+        enum lintel_health_cause cause = LINTEL_HEALTH_CONNECT_ERROR;
+        if (timeout)
+            cause = LINTEL_HEALTH_TIMEOUT;
+        else if (e == ECONNREFUSED)
+            cause = LINTEL_HEALTH_REFUSED;
+        observe(req, cause, 0);
         if (retry_connect(req))
             return;
         if (timeout)
@@ -650,6 +679,10 @@ static void on_up_event(struct bufferevent *bev, short what, void *arg)
     }
     if ((what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) && retry_stale(req))
         return;
+    /* A timeout counts against the target; so does a close before the answer on a fresh
+     * connection (on a reused one it is most likely the keepalive race, not the target). */
+    if (req->resp_state == RESP_WAIT_HEAD && ((what & BEV_EVENT_TIMEOUT) || !c->reused))
+        observe(req, (what & BEV_EVENT_TIMEOUT) ? LINTEL_HEALTH_TIMEOUT : LINTEL_HEALTH_RESET, 0);
     if (ms)
         lintel_metrics_upstream_error(ms, req->upstream->name,
                                       (what & BEV_EVENT_TIMEOUT)

@@ -19,6 +19,7 @@
 
 #include "admin.h"
 #include "arena.h"
+#include "health.h"
 #include "metrics.h"
 #include "plugin_host.h"
 #include "plugin_loader.h"
@@ -67,10 +68,11 @@ static const char UPSTREAMS_JSON[] =
     "{\"api\":{\"balance\":\"hash\",\"hash\":{\"on\":\"header\",\"name\":\"X-User\"},"
     "\"keepalive\":8,\"retries\":2,\"timeouts\":{\"connect_ms\":250,\"send_ms\":60000,"
     "\"read_ms\":2000,\"idle_ms\":60000},\"targets\":[{\"address\":\"127.0.0.1:9001\","
-    "\"weight\":3},{\"address\":\"127.0.0.1:9002\",\"weight\":1}]},"
+    "\"weight\":3,\"health\":\"up\"},{\"address\":\"127.0.0.1:9002\",\"weight\":1,"
+    "\"health\":\"up\"}]},"
     "\"web\":{\"balance\":\"round_robin\",\"keepalive\":32,\"retries\":1,\"timeouts\":"
     "{\"connect_ms\":5000,\"send_ms\":60000,\"read_ms\":60000,\"idle_ms\":60000},"
-    "\"targets\":[{\"address\":\"127.0.0.1:9003\",\"weight\":1}]}}\n";
+    "\"targets\":[{\"address\":\"127.0.0.1:9003\",\"weight\":1,\"health\":\"up\"}]}}\n";
 
 /* The second configuration POST /-/reload loads. */
 static const char RELOADED_YAML[] = BASE_YAML "routes:\n"
@@ -380,6 +382,59 @@ static void test_upstreams(void)
     request(&fx, &c, "GET", "/-/upstreams");
     expect_json(&c, 200, UPSTREAMS_JSON);
     free(c.body);
+}
+
+/* With health checks: their settings per upstream, each target's state, and the metrics. */
+static void test_upstreams_health(void)
+{
+    static const char yaml[] =
+        "listen:\n"
+        "  - address: 127.0.0.1:8080\n"
+        "upstreams:\n"
+        "  api:\n"
+        "    targets: [ { address: 127.0.0.1:9001 }, { address: 127.0.0.1:9002 } ]\n"
+        "    health:\n"
+        "      active: { path: /healthz, interval: 1h, statuses: [200, 204] }\n"
+        "      passive: { failures: 2, cooldown: 1h }\n"
+        "routes: []\n";
+    struct fixture f;
+    struct call c;
+    char err[256];
+    CU_ASSERT_FATAL(fixture_start(&f, yaml, NULL) == 0);
+    struct lintel_health *h = lintel_health_new(f.base);
+    CU_ASSERT_FATAL(h && lintel_health_update(h, f.current, err, sizeof(err)) == 0);
+    const struct lintel_upstream_conf *api = &f.current->cfg->upstreams[0];
+    lintel_health_observe(f.current->health, api, 1, LINTEL_HEALTH_OK, 503);
+    lintel_health_observe(f.current->health, api, 1, LINTEL_HEALTH_REFUSED, 0);
+
+    request(&f, &c, "GET", "/-/upstreams");
+    CU_ASSERT_EQUAL(c.status, 200);
+    CU_ASSERT_TRUE(contains(
+        c.body, "\"health\":{\"active\":{\"path\":\"/healthz\",\"interval_ms\":3600000,"
+                "\"timeout_ms\":1000,\"healthy\":2,\"unhealthy\":3,\"statuses\":[200,204]},"
+                "\"passive\":{\"failures\":2,\"cooldown_ms\":3600000,\"statuses\":[502,503,504]}},"
+                "\"keepalive\":32,"));
+    CU_ASSERT_TRUE(contains(c.body, "{\"address\":\"127.0.0.1:9001\",\"weight\":1,"
+                                    "\"health\":\"up\",\"since\":\"20"));
+    CU_ASSERT_TRUE(contains(c.body, "Z\",\"reason\":\"initial state\"}"));
+    CU_ASSERT_TRUE(contains(c.body, "{\"address\":\"127.0.0.1:9002\",\"weight\":1,"
+                                    "\"health\":\"down\",\"since\":\"20"));
+    CU_ASSERT_TRUE(contains(c.body, "Z\",\"reason\":\"2 failed requests in a row, last: "
+                                    "connection refused\"}]}}\n"));
+    free(c.body);
+
+    request(&f, &c, "GET", "/-/metrics");
+    CU_ASSERT_EQUAL(c.status, 200);
+    CU_ASSERT_TRUE(contains(c.body, "# TYPE lintel_upstream_target_up gauge\n"
+                                    "lintel_upstream_target_up{upstream=\"api\","
+                                    "target=\"127.0.0.1:9001\"} 1\n"
+                                    "lintel_upstream_target_up{upstream=\"api\","
+                                    "target=\"127.0.0.1:9002\"} 0\n"));
+    CU_ASSERT_TRUE(contains(c.body, "\nlintel_upstream_target_health_changes_total{upstream="
+                                    "\"api\",target=\"127.0.0.1:9002\"} 1\n"));
+    free(c.body);
+    lintel_health_free(h);
+    fixture_stop(&f);
 }
 
 static void test_plugins_without_registry(void)
@@ -711,6 +766,7 @@ static CU_TestInfo admin_tests[] = {
     {"GET /-/status", test_status},
     {"GET /-/routes", test_routes},
     {"GET /-/upstreams", test_upstreams},
+    {"GET /-/upstreams and /-/metrics with health checks", test_upstreams_health},
     {"GET /-/plugins without a registry", test_plugins_without_registry},
     {"GET /-/metrics", test_metrics_endpoint},
     {"404 and 405", test_not_found_and_wrong_method},
