@@ -61,6 +61,7 @@ static struct lintel_request *request_new(struct lintel_client *c)
     req->ws = w->current;
     lintel_wsnap_ref(req->ws);
     req->target = -1;
+    req->forced_target = -1;
     req->status = 0;
     clock_gettime(CLOCK_MONOTONIC, &req->start);
     struct timespec wall;

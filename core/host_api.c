@@ -515,8 +515,22 @@ static int h_set_upstream(lintel_req *r, const char *name)
         req->upstream = &cfg->upstreams[i];
         req->balancer = req->ws->balancers[i];
         req->tried = tried;
+        req->forced_target = -1;
         return 0;
     }
+    return -1;
+}
+
+static int h_set_target(lintel_req *r, const char *address)
+{
+    struct lintel_request *req = REQ(r);
+    if (!req->upstream || req->up || req->phase > LINTEL_PHASE_BALANCE || !address)
+        return -1;
+    for (size_t i = 0; i < req->upstream->ntargets; i++)
+        if (strcmp(req->upstream->targets[i].addr.text, address) == 0) {
+            req->forced_target = (int)i;
+            return 0;
+        }
     return -1;
 }
 
@@ -844,6 +858,7 @@ static const struct lintel_host_api api = {
     .watch_set = lintel_task_watch_set,
     .watch_stop = lintel_task_watch_stop,
     .worker_count = h_worker_count,
+    .set_target = h_set_target,
 };
 
 const struct lintel_host_api *lintel_host_api_get(void)

@@ -74,6 +74,7 @@ struct lintel_request {
     const struct lintel_upstream_conf *upstream;
     struct lintel_balancer *balancer;
     int target; /* picked target, or -1 */
+    int forced_target; /* chosen by a plugin (set_target), or -1 */
     unsigned char *tried; /* per target: already tried */
     unsigned attempts;
 

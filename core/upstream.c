@@ -247,7 +247,20 @@ static int connect_next(struct lintel_request *req)
     }
     /* Down targets join the tried ones: every balancer passes over both. */
     size_t down = lintel_health_skip_down(req->ws->snap->health, req->upstream, req->tried);
-    int t = lintel_balancer_pick(req->balancer, key, klen, req->tried);
+    int t = -1;
+    size_t n = req->upstream->ntargets;
+    if (req->forced_target >= 0 && !req->tried[req->forced_target]) {
+        /* A plugin chose the target (set_target): the balancer still books it, so least_conn
+         * counts stay right; a forced target that is down or tried falls back to a normal pick. */
+        unsigned char *only = lintel_arena_alloc(req->arena, n);
+        if (only) {
+            memset(only, 1, n);
+            only[req->forced_target] = 0;
+            t = lintel_balancer_pick(req->balancer, key, klen, only);
+        }
+    }
+    if (t < 0)
+        t = lintel_balancer_pick(req->balancer, key, klen, req->tried);
     if (t < 0)
         return down ? NO_HEALTHY_TARGET : NO_TARGET;
     req->target = t;

@@ -11,7 +11,7 @@
 #define PLUGIN_V1_SIZE (offsetof(struct lintel_plugin, reopen) + sizeof(void (*)(void *)))
 
 /* When plugin.h's host table grows, the kit must offer the new entries too. */
-_Static_assert(offsetof(struct lintel_host_api, worker_count) + sizeof(lk_host.worker_count) ==
+_Static_assert(offsetof(struct lintel_host_api, set_target) + sizeof(lk_host.set_target) ==
                    sizeof(struct lintel_host_api),
                "plugin.h has new host functions: implement them in the test kit");
 
@@ -93,6 +93,7 @@ const struct lintel_host_api lk_host = {
     .watch_set = lk_watch_set_fn,
     .watch_stop = lk_watch_stop_fn,
     .worker_count = lk_worker_count,
+    .set_target = lk_set_target_fn,
 };
 
 /* The limits of lintel's image records (64-byte name, 32-byte version, NUL included). */

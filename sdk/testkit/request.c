@@ -321,6 +321,20 @@ struct lintel_str lk_consumer_id_fn(lintel_req *r)
     return str(kit(r)->consumer_id);
 }
 
+int lk_set_target_fn(lintel_req *r, const char *address)
+{
+    struct lk_req *k = kit(r);
+    if (!address || !*address || k->phase > LINTEL_PHASE_BALANCE)
+        return -1;
+    k->chosen_target = lk_strdup(k->arena, address, strlen(address));
+    return 0;
+}
+
+const char *lk_target(const struct lk_req *r)
+{
+    return r->chosen_target;
+}
+
 int lk_set_upstream_fn(lintel_req *r, const char *name)
 {
     struct lk_req *k = kit(r);

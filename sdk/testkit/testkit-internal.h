@@ -90,6 +90,7 @@ struct lk_req {
     char *client;
     char *route;
     char *upstream;
+    char *chosen_target; /* set_target's choice, or NULL */
     char *request_id; /* the client's X-Request-Id, else generated */
     char *consumer_name, *consumer_id;
     struct lk_ctx *ctxs;
@@ -204,6 +205,7 @@ int lk_ctx_set_fn(lintel_req *r, const lintel_instance *self, void *data,
                   lintel_cleanup_fn cleanup);
 void *lk_alloc_fn(lintel_req *r, size_t n);
 int lk_set_upstream_fn(lintel_req *r, const char *name);
+int lk_set_target_fn(lintel_req *r, const char *address);
 struct lintel_str lk_upstream_name_fn(lintel_req *r);
 int lk_log_field_fn(lintel_req *r, const char *key, const char *value, size_t len);
 int lk_log_field_at_fn(lintel_req *r, size_t i, struct lintel_str *key, struct lintel_str *value);

@@ -10,6 +10,7 @@
  *   http: URL                   # ACCESS calls URL (outbound HTTP), pauses, and passes the status
  *                               # upstream as X-Probe-Http
  *   count: true                 # counts requests in a shared counter: X-Probe-Count
+ *   target: ADDR                # BALANCE sends the request to that target (set_target)
  * Every response carries X-Probe-Version: the plugin's version (set at build time). */
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +33,7 @@ struct probe {
     uint64_t read_body;
     char url[256];
     int count;
+    char target[64];
 };
 
 static const char *const phase_names[] = {"rewrite", "access", "balance", "response_headers",
@@ -96,6 +98,9 @@ static int create(const struct lintel_host_api *host, lintel_instance *self,
         free(p);
         return -1;
     }
+    const char *target = host->cfg_str(host->cfg_get(config, "target"));
+    if (target)
+        snprintf(p->target, sizeof(p->target), "%s", target);
     const char *url = host->cfg_str(host->cfg_get(config, "http"));
     if (url)
         snprintf(p->url, sizeof(p->url), "%s", url);
@@ -207,7 +212,10 @@ static enum lintel_result h_access(lintel_req *r, void *inst)
 
 static enum lintel_result h_balance(lintel_req *r, void *inst)
 {
-    return common(inst, r, 2);
+    struct probe *p = inst;
+    if (p->target[0] && p->host->set_target(r, p->target) < 0)
+        return LINTEL_ERROR;
+    return common(p, r, 2);
 }
 
 static enum lintel_result h_response_headers(lintel_req *r, void *inst)

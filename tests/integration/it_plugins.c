@@ -457,6 +457,46 @@ static void test_http_call_and_counter(void)
     it_http_free(&h);
 }
 
+static void test_set_target(void)
+{
+    struct it_proc *b = it_origin_start("B");
+    CU_ASSERT_FATAL(b != NULL);
+    struct env e;
+    e.origin = it_origin_start("o");
+    CU_ASSERT_FATAL(e.origin != NULL);
+    e.port = it_free_port();
+    e.admin = it_free_port();
+    e.dir = plugin_dir("p-target", probe_v1);
+    e.conf = it_temp_path("target.yaml");
+    CU_ASSERT_FATAL(it_write_file(e.conf,
+                                  "listen: [ { address: \"127.0.0.1:%d\" } ]\n"
+                                  "admin: { address: \"127.0.0.1:%d\" }\n"
+                                  "workers: 2\n"
+                                  "plugin_paths: [\"%s\"]\n"
+                                  "upstreams:\n"
+                                  "  two: { targets: [ { address: \"127.0.0.1:%d\" }, "
+                                  "{ address: \"127.0.0.1:%d\" } ] }\n"
+                                  "routes:\n"
+                                  "  - name: pinned\n"
+                                  "    match: { paths: [\"/chain\"] }\n"
+                                  "    upstream: two\n"
+                                  "    plugins: [ { name: tp-probe, config: { tag: T, target: "
+                                  "\"127.0.0.1:%d\" } } ]\n",
+                                  e.port, e.admin, e.dir, e.origin->port, b->port, b->port) == 0);
+    CU_ASSERT_FATAL(it_lintel_start(e.conf, e.port) != NULL);
+    struct it_http h;
+    CU_ASSERT_FATAL(it_http_init(&h) == 0);
+    int on_b = 0;
+    for (int i = 0; i < 20; i++) {
+        struct it_response r;
+        CU_ASSERT_FATAL(it_http_get(&h, it_url(e.port, "/chain"), NULL, &r) == 0);
+        on_b += it_json_eq(r.body.data, "origin", "B");
+        it_response_free(&r);
+    }
+    CU_ASSERT_EQUAL(on_b, 20); /* round robin alone would send half to o */
+    it_http_free(&h);
+}
+
 static void test_drain_timeout_after_reload(void)
 {
     struct env e;
@@ -571,6 +611,7 @@ static CU_TestInfo tests[] = {
      test_http_call_and_counter},
     {"refused reloads keep the old configuration serving", test_bad_reloads_keep_serving},
     {"a request outliving the reload drain timeout gets a 503", test_drain_timeout_after_reload},
+    {"set_target pins the request to one target of its upstream", test_set_target},
     CU_TEST_INFO_NULL,
 };
 

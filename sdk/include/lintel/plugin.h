@@ -318,6 +318,12 @@ struct lintel_host_api {
 
     /* Number of workers (fixed for the process's life): size per-worker arrays in create. */
     unsigned (*worker_count)(void);
+
+    /* Sends the request to one target of its upstream (after set_upstream, if any), named by its
+     * address as written in the configuration ("10.0.0.7:8080"). The balancer still counts it;
+     * when that target is down or fails to connect, the usual choice and retries apply.
+     * REWRITE..BALANCE. 0, or -1 when the upstream has no such target. */
+    int (*set_target)(lintel_req *r, const char *address);
 };
 
 /* ---- what the plugin exports --------------------------------------------------------------- */

@@ -189,6 +189,9 @@ const char *lk_resp_body(const struct lk_req *r, size_t *len);
  * the authenticated consumer's name (NULL when none), the first access-record field key (NULL
  * when none). */
 const char *lk_upstream(const struct lk_req *r);
+/* The target address a plugin chose with set_target, or NULL (the kit has no target list, so
+ * any address is accepted). */
+const char *lk_target(const struct lk_req *r);
 const char *lk_consumer_name(const struct lk_req *r);
 const char *lk_log_field(const struct lk_req *r, const char *key);
 
