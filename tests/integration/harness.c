@@ -4,6 +4,7 @@
 #include "harness.h"
 
 #include <dirent.h>
+#include <ftw.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -576,21 +577,16 @@ int it_run(char *const argv[], int timeout_ms, struct it_buf *out, struct it_buf
 
 /* ---- Running ---------------------------------------------------------------------------- */
 
+static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+    return remove(path) == 0 ? 0 : 0; /* best effort: keep going */
+}
+
+/* Removes the temporary directory and everything below it (plugin directories, the gateways'
+ * private plugin copies). */
 static void remove_tmpdir(void)
 {
-    DIR *d = opendir(tmpdir);
-    if (!d)
-        return;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        char path[PATH_MAX];
-        snprintf(path, sizeof path, "%s/%s", tmpdir, e->d_name);
-        unlink(path);
-    }
-    closedir(d);
-    rmdir(tmpdir);
+    nftw(tmpdir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 static void cleanup_at_exit(void)
@@ -671,6 +667,9 @@ int it_main(CU_SuiteInfo *suites, unsigned watchdog_seconds)
         return 2;
     }
     atexit(cleanup_at_exit);
+    /* Gateways copy plugin images into LINTEL_RUN_DIR/lintel-PID; keep those inside the test's
+     * own directory, so a gateway killed by a test leaves nothing behind in /tmp. */
+    setenv("LINTEL_RUN_DIR", tmpdir, 1);
     limit_asan_quarantine();
     srand((unsigned)getpid() ^ (unsigned)time(NULL));
 
