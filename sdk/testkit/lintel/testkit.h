@@ -244,6 +244,11 @@ unsigned lk_violations(void);
 /* Forgets the captured lines and the violation count. */
 void lk_log_clear(void);
 
+/* Runs the CUnit suites (registering them, after any the test registered itself), verbose, and
+ * returns the exit code for main: 0 when every suite set up and every test passed, else 1. */
+struct CU_SuiteInfo;
+int lk_test_run(struct CU_SuiteInfo *suites);
+
 #ifdef __cplusplus
 }
 #endif
