@@ -764,3 +764,24 @@ int it_free_port(void)
     fprintf(stderr, "harness: no free port found in %d..%d\n", lo, hi);
     return -1;
 }
+
+int it_install_file(const char *src, const char *dst)
+{
+    char tmp[PATH_MAX + 8];
+    snprintf(tmp, sizeof(tmp), "%s.new", dst);
+    FILE *in = fopen(src, "rb"), *out = fopen(tmp, "wb");
+    int rc = -1;
+    if (in && out) {
+        char buf[65536];
+        size_t n;
+        rc = 0;
+        while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
+            if (fwrite(buf, 1, n, out) != n)
+                rc = -1;
+    }
+    if (in)
+        fclose(in);
+    if (out && fclose(out) != 0)
+        rc = -1;
+    return rc == 0 ? rename(tmp, dst) : -1;
+}

@@ -141,6 +141,10 @@ int it_write_file(const char *path, const char *fmt, ...) __attribute__((format(
     "plugin_paths: []\n"                                                                           \
     "plugins: []\n"
 
+/* Copies src over dst the way a deploy does: a new file (dst.new) renamed into place, so a reader
+ * (a plugin scan) sees the old file or the new one, never half of one. Returns 0 or -1. */
+int it_install_file(const char *src, const char *dst);
+
 /* ---- Responses -------------------------------------------------------------------------- */
 
 struct it_header {

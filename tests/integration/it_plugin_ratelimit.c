@@ -35,27 +35,6 @@ static char auth_so[PATH_MAX];   /* and auth.so, which sets the consumer */
 
 /* ---- files and gateways ---------------------------------------------------------------------- */
 
-/* Copies src to dst the way a deploy does: a new file renamed into place. */
-static int install(const char *src, const char *dst)
-{
-    char tmp[PATH_MAX + 8];
-    snprintf(tmp, sizeof(tmp), "%s.new", dst);
-    FILE *in = fopen(src, "rb"), *out = fopen(tmp, "wb");
-    int rc = -1;
-    if (in && out) {
-        char buf[65536];
-        size_t n;
-        rc = 0;
-        while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
-            if (fwrite(buf, 1, n, out) != n)
-                rc = -1;
-    }
-    if (in)
-        fclose(in);
-    if (out && fclose(out) != 0)
-        rc = -1;
-    return rc == 0 ? rename(tmp, dst) : -1;
-}
 
 /* A plugin directory of its own holding a copy of ratelimit.so (so that other plugins being
  * built next to it cannot affect these tests, and the reload test can replace the file). */
@@ -65,7 +44,7 @@ static const char *plugin_dir(const char *name)
     mkdir(dir, 0700);
     char dst[PATH_MAX];
     snprintf(dst, sizeof(dst), "%s/ratelimit.so", dir);
-    return install(plugin_so, dst) == 0 ? dir : NULL;
+    return it_install_file(plugin_so, dst) == 0 ? dir : NULL;
 }
 
 #define HEAD_CONSUMERS                                                                             \
@@ -525,7 +504,7 @@ static void test_key_consumer_with_auth(void)
     CU_ASSERT_FATAL(origin && dir);
     char dst[PATH_MAX];
     snprintf(dst, sizeof(dst), "%s/auth.so", dir);
-    CU_ASSERT_FATAL(install(auth_so, dst) == 0);
+    CU_ASSERT_FATAL(it_install_file(auth_so, dst) == 0);
     struct gw g;
     g.port = it_free_port();
     g.conf = it_temp_path("consumer.yaml");
@@ -583,7 +562,7 @@ static void test_reload_keeps_counts(void)
      * new instances, same plugin and instance names, same counts. */
     char so[PATH_MAX];
     snprintf(so, sizeof(so), "%s/ratelimit.so", dir);
-    CU_ASSERT_FATAL(install(plugin_so, so) == 0);
+    CU_ASSERT_FATAL(it_install_file(plugin_so, so) == 0);
     off_t mark = it_proc_log_size(g.proc);
     CU_ASSERT_FATAL(it_proc_signal(g.proc, SIGHUP) == 0);
     CU_ASSERT_FATAL(it_proc_log_wait(g.proc, mark, "configuration 2 loaded", 10000));

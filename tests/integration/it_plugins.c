@@ -16,27 +16,6 @@
 
 static char probe_v1[PATH_MAX], probe_v2[PATH_MAX];
 
-/* Copies src over dst the way a deploy does: a new file renamed into place. */
-static int install(const char *src, const char *dst)
-{
-    char tmp[PATH_MAX + 8];
-    snprintf(tmp, sizeof(tmp), "%s.new", dst);
-    FILE *in = fopen(src, "rb"), *out = fopen(tmp, "wb");
-    int rc = -1;
-    if (in && out) {
-        char buf[65536];
-        size_t n;
-        rc = 0;
-        while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
-            if (fwrite(buf, 1, n, out) != n)
-                rc = -1;
-    }
-    if (in)
-        fclose(in);
-    if (out && fclose(out) != 0)
-        rc = -1;
-    return rc == 0 ? rename(tmp, dst) : -1;
-}
 
 /* A fresh plugin directory holding the given probe build as tp-probe.so. */
 static const char *plugin_dir(const char *name, const char *probe)
@@ -45,7 +24,7 @@ static const char *plugin_dir(const char *name, const char *probe)
     mkdir(dir, 0700);
     char dst[PATH_MAX];
     snprintf(dst, sizeof(dst), "%s/tp-probe.so", dir);
-    return probe && install(probe, dst) != 0 ? NULL : dir;
+    return probe && it_install_file(probe, dst) != 0 ? NULL : dir;
 }
 
 #define HEAD                                                                                       \
@@ -307,7 +286,7 @@ static void test_hot_swap_under_load(void)
     CU_ASSERT_FATAL(pthread_create(&t, NULL, client_loop, &l) == 0);
     for (int i = 0; i < 10; i++) {
         const char *want = i % 2 == 0 ? "2.0.0" : "1.0.0";
-        CU_ASSERT_FATAL(install(i % 2 == 0 ? probe_v2 : probe_v1, so) == 0);
+        CU_ASSERT_FATAL(it_install_file(i % 2 == 0 ? probe_v2 : probe_v1, so) == 0);
         struct it_response r;
         CU_ASSERT_FATAL(admin_call(&e, "POST", "/-/reload", &r) == 0);
         CU_ASSERT_EQUAL(r.status, 200);
@@ -349,9 +328,9 @@ static void test_version_canary(void)
     mkdir(dir, 0700);
     char dst[PATH_MAX];
     snprintf(dst, sizeof(dst), "%s/probe-1.so", dir);
-    CU_ASSERT_FATAL(install(probe_v1, dst) == 0);
+    CU_ASSERT_FATAL(it_install_file(probe_v1, dst) == 0);
     snprintf(dst, sizeof(dst), "%s/probe-2.so", dir);
-    CU_ASSERT_FATAL(install(probe_v2, dst) == 0);
+    CU_ASSERT_FATAL(it_install_file(probe_v2, dst) == 0);
     struct env e;
     CU_ASSERT_FATAL(start(&e, dir,
                           "routes:\n"
@@ -438,7 +417,7 @@ static void test_http_call_and_counter(void)
     /* The counter lives in the host, keyed by plugin + instance: a version swap keeps it. */
     char so[PATH_MAX];
     snprintf(so, sizeof(so), "%s/tp-probe.so", dir);
-    CU_ASSERT_FATAL(install(probe_v2, so) == 0);
+    CU_ASSERT_FATAL(it_install_file(probe_v2, so) == 0);
     struct it_response r;
     CU_ASSERT_FATAL(admin_call(&e, "POST", "/-/reload", &r) == 0);
     it_response_free(&r);
