@@ -75,13 +75,43 @@ void lk_req_set_body(struct lk_req *r, const void *body, size_t len, int arrived
  * (still reachable at exit). */
 static struct {
     char **names;
+    int *healthy; /* lk_set_upstream_healthy, 1 by default */
     size_t n;
 } declared;
 
 void lk_declare_upstream(const char *name)
 {
     declared.names = lk_must(realloc(declared.names, (declared.n + 1) * sizeof(char *)));
+    declared.healthy = lk_must(realloc(declared.healthy, (declared.n + 1) * sizeof(int)));
+    declared.healthy[declared.n] = 1;
     declared.names[declared.n++] = lk_must(strdup(name));
+}
+
+static size_t declared_index(const char *name)
+{
+    size_t i = 0;
+    while (i < declared.n && strcmp(declared.names[i], name) != 0)
+        i++;
+    return i;
+}
+
+void lk_set_upstream_healthy(const char *name, int healthy)
+{
+    size_t i = declared_index(name);
+    if (i == declared.n)
+        lk_declare_upstream(name);
+    declared.healthy[i] = healthy;
+}
+
+int lk_upstream_healthy_fn(lintel_req *r, const char *name)
+{
+    (void)r;
+    if (!name)
+        return -1;
+    size_t i = declared_index(name);
+    if (i < declared.n)
+        return declared.healthy[i];
+    return declared.n ? -1 : 1; /* until an upstream is declared, every name exists */
 }
 
 void lk_req_free(struct lk_req *r)
@@ -324,7 +354,7 @@ struct lintel_str lk_consumer_id_fn(lintel_req *r)
 int lk_set_target_fn(lintel_req *r, const char *address)
 {
     struct lk_req *k = kit(r);
-    if (!address || !*address || k->phase > LINTEL_PHASE_BALANCE)
+    if (!address || !*address || (k->phase > LINTEL_PHASE_BALANCE && !k->resending))
         return -1;
     k->chosen_target = lk_strdup(k->arena, address, strlen(address));
     return 0;
@@ -338,7 +368,7 @@ const char *lk_target(const struct lk_req *r)
 int lk_set_upstream_fn(lintel_req *r, const char *name)
 {
     struct lk_req *k = kit(r);
-    if (!name || !*name || k->phase > LINTEL_PHASE_BALANCE)
+    if (!name || !*name || (k->phase > LINTEL_PHASE_BALANCE && !k->resending))
         return -1;
     if (declared.n) {
         size_t i = 0;
