@@ -868,6 +868,16 @@ static void h_metric_set(const lintel_instance *self, const char *name, int64_t 
         lintel_metrics_plugin_set(svc->metrics, self->plugin, self->name, name, value);
 }
 
+static int h_upstream_exists(const lintel_instance *self, const char *name)
+{
+    if (!self || !self->cfg || !name)
+        return 0;
+    for (size_t i = 0; i < self->cfg->nupstreams; i++)
+        if (strcmp(self->cfg->upstreams[i].name, name) == 0)
+            return 1;
+    return 0;
+}
+
 static const struct lintel_host_api api = {
     .struct_size = sizeof(struct lintel_host_api),
     .abi_major = LINTEL_ABI_MAJOR,
@@ -950,6 +960,7 @@ static const struct lintel_host_api api = {
     .metric_set = h_metric_set,
     .counter_window = h_counter_window,
     .cache_add = h_cache_add,
+    .upstream_exists = h_upstream_exists,
 };
 
 const struct lintel_host_api *lintel_host_api_get(void)

@@ -102,6 +102,7 @@ static struct lintel_instance *instance_create(struct build *b, const struct lin
     inst->name = iname;
     inst->node = entry;
     inst->consumers = b->c.cfg->consumers;
+    inst->cfg = b->c.cfg;
     snprintf(inst->ns, sizeof(inst->ns), "%s/%s", img->name, iname);
     if (!inst->desc->create) {
         inst->created = true;

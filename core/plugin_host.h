@@ -40,6 +40,7 @@ struct lintel_instance {
     char ns[160];         /* "plugin/instance": shared-state namespace */
     const struct lintel_ynode *node; /* the entry in the YAML */
     const struct lintel_ynode *consumers; /* the configuration's validated consumers list */
+    const struct lintel_config *cfg;      /* the configuration it belongs to (same lifetime) */
     bool created;
 };
 

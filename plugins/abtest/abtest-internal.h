@@ -66,11 +66,6 @@ struct abtest {
     uint64_t on_error[10]; /* bit s (of 640) set for each listed status */
     uint64_t max_replay_body;
     int expose_group;
-
-    /* Per worker: whether that worker already logged a rule's upstream as unknown (once per
-     * worker, not once per request). Owned; worker_count() slots, each touched by its worker. */
-    unsigned char *warned_upstream;
-    unsigned nworkers;
 };
 
 /* Orders whitelist entries: by length, then bytes. */

@@ -61,14 +61,6 @@ static int create(const struct lintel_host_api *host, lintel_instance *self,
         free(t);
         return -1;
     }
-    t->nworkers = host->worker_count();
-    t->warned_upstream = calloc((size_t)t->nworkers * t->nrules, 1);
-    if (!t->warned_upstream) {
-        host->cfg_error(err, config, "out of memory");
-        abtest_config_free(t);
-        free(t);
-        return -1;
-    }
     *instance = t;
     return 0;
 }
@@ -77,7 +69,6 @@ static void destroy(void *instance)
 {
     struct abtest *t = instance;
     abtest_config_free(t);
-    free(t->warned_upstream);
     free(t);
 }
 
@@ -171,22 +162,6 @@ static int save_original(const struct abtest *t, lintel_req *r, struct abtest_ct
     return 0;
 }
 
-/* Logs a rule's unknown upstream once per worker: a configuration mistake the plugin cannot see
- * at create (the ABI gives no list of upstreams), which would otherwise be logged per request. */
-static void unknown_upstream(const struct abtest *t, lintel_req *r, const struct abtest_rule *rule)
-{
-    unsigned w = t->host->req_worker(r);
-    size_t slot = (size_t)w * t->nrules + (size_t)(rule - t->rules);
-    t->host->metric_add(t->self, "upstream_unknown", 1);
-    if (w >= t->nworkers || t->warned_upstream[slot])
-        return;
-    t->warned_upstream[slot] = 1;
-    t->host->log(t->self, LINTEL_LOG_LEVEL_ERROR,
-                 "rule for group %.*s: upstream \"%s\" is not in the configuration; its requests "
-                 "get 500 (logged once per worker)",
-                 (int)rule->group.len, rule->group.s, rule->upstream);
-}
-
 /* Aims the request at the rule's path (and query) and upstream. The rule's query comes first,
  * the client's after it, so that a backend reading the first value of an argument sees the
  * rule's. */
@@ -209,10 +184,9 @@ static int aim(const struct abtest *t, lintel_req *r, const struct abtest_rule *
         if (h->req_set_query(r, q, n) < 0)
             return -1;
     }
-    if (rule->upstream && h->set_upstream(r, rule->upstream) < 0) {
-        unknown_upstream(t, r, rule);
+    /* The name was checked against the configuration at create (upstream_exists). */
+    if (rule->upstream && h->set_upstream(r, rule->upstream) < 0)
         return -1;
-    }
     return 0;
 }
 

@@ -294,6 +294,11 @@ static int read_to(struct abtest *t, struct abtest_rule *rule, const lintel_cfg 
         return -1;
     if (upstream && !(rule->upstream = get_text(t, upstream, err)))
         return -1;
+    if (upstream && !h->upstream_exists(t->self, rule->upstream)) {
+        h->cfg_error(err, upstream, "no upstream named \"%s\" in this configuration",
+                     rule->upstream);
+        return -1;
+    }
     return 0;
 }
 

@@ -351,6 +351,10 @@ int canary_config_parse(struct canary *c, const lintel_cfg *config, lintel_cfg_e
         return fail(&rd, config, "upstream: required");
     if (!(c->upstream = h->cfg_str(node)) || !*c->upstream)
         return fail(&rd, node, "must be an upstream name");
+    if (!h->upstream_exists(c->self, c->upstream)) {
+        h->cfg_error(err, node, "no upstream named \"%s\" in this configuration", c->upstream);
+        return -1;
+    }
 
     node = h->cfg_get(config, "percent");
     ramp = h->cfg_get(config, "ramp");

@@ -121,6 +121,10 @@ static int read_to(struct mirror *m, const lintel_cfg *config, lintel_cfg_error 
             h->cfg_error(err, up, "must be an upstream name (letters, digits, '.', '_', '-')");
             return -1;
         }
+        if (!h->upstream_exists(m->self, s)) {
+            h->cfg_error(err, up, "no upstream named \"%s\" in this configuration", s);
+            return -1;
+        }
         snprintf(buf, sizeof(buf), "upstream://%s", s);
     } else {
         size_t scheme = !s                                   ? 0

@@ -11,7 +11,7 @@
 #define PLUGIN_V1_SIZE (offsetof(struct lintel_plugin, reopen) + sizeof(void (*)(void *)))
 
 /* When plugin.h's host table grows, the kit must offer the new entries too. */
-_Static_assert(offsetof(struct lintel_host_api, cache_add) + sizeof(lk_host.cache_add) ==
+_Static_assert(offsetof(struct lintel_host_api, upstream_exists) + sizeof(lk_host.upstream_exists) ==
                    sizeof(struct lintel_host_api),
                "plugin.h has new host functions: implement them in the test kit");
 
@@ -108,6 +108,7 @@ const struct lintel_host_api lk_host = {
     .metric_set = lk_host_metric_set,
     .counter_window = lk_counter_window_fn,
     .cache_add = lk_cache_add_fn,
+    .upstream_exists = lk_upstream_exists_fn,
 };
 
 /* The limits of lintel's image records (64-byte name, 32-byte version, NUL included). */

@@ -114,6 +114,14 @@ int lk_upstream_healthy_fn(lintel_req *r, const char *name)
     return declared.n ? -1 : 1; /* until an upstream is declared, every name exists */
 }
 
+int lk_upstream_exists_fn(const lintel_instance *self, const char *name)
+{
+    (void)self;
+    if (!name)
+        return 0;
+    return !declared.n || declared_index(name) < declared.n; /* as lk_upstream_healthy_fn */
+}
+
 void lk_req_free(struct lk_req *r)
 {
     if (!r)

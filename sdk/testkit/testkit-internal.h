@@ -211,6 +211,7 @@ int lk_req_info_fn(lintel_req *r, struct lintel_req_info *out);
 unsigned lk_req_worker_fn(lintel_req *r);
 int lk_req_body_buffer_fn(lintel_req *r, size_t cap);
 int lk_upstream_healthy_fn(lintel_req *r, const char *name);
+int lk_upstream_exists_fn(const lintel_instance *self, const char *name);
 struct lintel_str lk_req_body_fn(lintel_req *r);
 
 /* ---- response.c ---- */

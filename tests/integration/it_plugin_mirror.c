@@ -667,33 +667,46 @@ static void test_config_error(void)
 {
     const char *dir = plugin_dir();
     const char *conf = it_temp_path("bad.yaml");
-    CU_ASSERT_FATAL(dir && it_write_file(conf,
-                                         "listen: [ { address: \"127.0.0.1:%d\" } ]\n"
-                                         "plugin_paths: [\"%s\"]\n"
-                                         "upstreams:\n"
-                                         "  o: { targets: [ { address: \"127.0.0.1:9\" } ] }\n"
-                                         "routes:\n"
-                                         "  - name: r\n"
-                                         "    upstream: o\n"
-                                         "    plugins:\n"
-                                         "      - name: mirror\n"
-                                         "        config:\n"
-                                         "          to: { upstream: shadow }\n"
-                                         "          sample: 2\n",
-                                         it_free_port(), dir) == 0);
-    char *argv[] = {LINTEL_BIN, "-t", "-c", (char *)conf, NULL};
-    struct it_buf out = {0}, err = {0};
-    CU_ASSERT_EQUAL(it_run(argv, 10000, &out, &err), 1);
-    char want[PATH_MAX + 160];
-    snprintf(want, sizeof(want),
-             "%s:12:19: routes[0].plugins[0].config.sample: plugin mirror 1.0.0: must be a number "
-             "from 0 to 1",
-             conf);
-    if (!err.data || !strstr(err.data, want))
-        fprintf(stderr, "\n  lintel -t said: %s\n  wanted: %s\n", err.data ? err.data : "", want);
-    CU_ASSERT(err.data && strstr(err.data, want));
-    it_buf_free(&out);
-    it_buf_free(&err);
+    /* A bad value, and an upstream the configuration lacks: each named with its place. */
+    static const struct {
+        const char *to, *sample, *want;
+    } cases[] = {
+        {"shadow", "2",
+         "13:19: routes[0].plugins[0].config.sample: plugin mirror 1.0.0: must be a number from "
+         "0 to 1"},
+        {"shadw", "0.5",
+         "12:27: routes[0].plugins[0].config.to.upstream: plugin mirror 1.0.0: no upstream named "
+         "\"shadw\" in this configuration"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        CU_ASSERT_FATAL(dir && it_write_file(conf,
+                                             "listen: [ { address: \"127.0.0.1:%d\" } ]\n"
+                                             "plugin_paths: [\"%s\"]\n"
+                                             "upstreams:\n"
+                                             "  o: { targets: [ { address: \"127.0.0.1:9\" } ] }\n"
+                                             "  shadow: { targets: [ { address: \"127.0.0.1:9\" } ] }\n"
+                                             "routes:\n"
+                                             "  - name: r\n"
+                                             "    upstream: o\n"
+                                             "    plugins:\n"
+                                             "      - name: mirror\n"
+                                             "        config:\n"
+                                             "          to: { upstream: %s }\n"
+                                             "          sample: %s\n",
+                                             it_free_port(), dir, cases[i].to,
+                                             cases[i].sample) == 0);
+        char *argv[] = {LINTEL_BIN, "-t", "-c", (char *)conf, NULL};
+        struct it_buf out = {0}, err = {0};
+        CU_ASSERT_EQUAL(it_run(argv, 10000, &out, &err), 1);
+        char want[PATH_MAX + 200];
+        snprintf(want, sizeof(want), "%s:%s", conf, cases[i].want);
+        if (!err.data || !strstr(err.data, want))
+            fprintf(stderr, "\n  lintel -t said: %s\n  wanted: %s\n", err.data ? err.data : "",
+                    want);
+        CU_ASSERT(err.data && strstr(err.data, want));
+        it_buf_free(&out);
+        it_buf_free(&err);
+    }
 }
 
 static CU_TestInfo tests[] = {

@@ -386,6 +386,13 @@ struct lintel_host_api {
      * concurrent adds of a key stores it (nonces, "first one wins"). Thread: any. */
     int (*cache_add)(const lintel_instance *self, const char *key, const void *value, size_t len,
                      uint64_t ttl_ms);
+
+    /* ---- ABI 1.2 ---- */
+    /* 1 when the configuration self was created from declares upstream `name`, else 0. For
+     * create(), so that a name in the plugin's config is checked when the file is loaded (a
+     * reload with an unknown name is refused and the running configuration kept), not at the
+     * first request. Thread: any. */
+    int (*upstream_exists)(const lintel_instance *self, const char *name);
 };
 
 /* ---- what the plugin exports --------------------------------------------------------------- */

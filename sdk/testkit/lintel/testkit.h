@@ -115,7 +115,8 @@ void lk_req_set_route(struct lk_req *r, const char *name);
 void lk_req_set_upstream(struct lk_req *r, const char *name);
 
 /* Declares an upstream of the "current configuration": once one is declared, set_upstream to a
- * name never declared returns -1. Until then every name exists. Global; copied. */
+ * name never declared returns -1 and upstream_exists 0. Until then every name exists. Global;
+ * copied. */
 void lk_declare_upstream(const char *name);
 
 /* The request body the client sends (borrowed: body must outlive r). arrived = 1: it is already
