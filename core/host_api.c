@@ -158,9 +158,14 @@ static int h_req_set_path(lintel_req *r, const char *p, size_t len)
     char *copy = lintel_arena_strndup(req->arena, p, len);
     if (!copy)
         return -1;
+    if (!req->sent_path) {
+        req->sent_path = req->head.path;
+        req->sent_path_len = req->head.path_len;
+    }
     req->head.path = copy;
     req->head.path_len = len;
-    req->path_rewritten = true;
+    /* Put back as the client sent it (a replay): the route's strip_prefix applies again. */
+    req->path_rewritten = len != req->sent_path_len || memcmp(p, req->sent_path, len) != 0;
     return 0;
 }
 

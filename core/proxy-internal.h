@@ -108,6 +108,8 @@ struct lintel_request {
     unsigned slot;                   /* chain position within the phase */
     bool in_handler, paused, resume_pending, rerun, in_resp_phase, resp_phase_done;
     bool path_rewritten; /* a plugin set the path: strip_prefix no longer applies */
+    const char *sent_path; /* the client's path, kept at the first req_set_path */
+    size_t sent_path_len;
     int up_failure;      /* enum lintel_upstream_failure of a gateway-made response */
     bool resending;      /* a RESPONSE_HEADERS handler called resend() */
     unsigned resends;

@@ -66,6 +66,14 @@ static const char config[] =
     "    plugins:\n"
     "      - { name: abtest, instance: nr, config: { uid: { from: cookie, name: sid }, rules: [\n"
     "          { strategy: whitelist, uids: [s503], to: { path: /status/503 } } ] } }\n"
+    "  - name: strip\n"
+    "    match: { paths: [\"/strip\"] }\n"
+    "    upstream: o\n"
+    "    strip_prefix: true\n"
+    "    plugins:\n"
+    "      - { name: abtest, instance: st, config: { uid: { from: header, name: X-User },\n"
+    "          on_error: [503], rules: [ { strategy: whitelist, uids: [s503],\n"
+    "          to: { path: /status/503 } } ] } }\n"
     "%s";
 
 /* Appended to config by test_unknown_upstream_refused: a rule naming an upstream that is not
@@ -337,6 +345,12 @@ static void test_failed_branch_replayed_on_original_path(void)
     CU_ASSERT(header_is(&r, "X-AB-Group", "1"));
     it_response_free(&r);
 
+    /* Replayed on a strip_prefix route: the original path, stripped as without the plugin. */
+    CU_ASSERT_FATAL(call(&e, "GET", "/strip/x?k=v", s503, NULL, 0, &r) == 0);
+    CU_ASSERT_EQUAL(r.status, 200);
+    CU_ASSERT(echoed(&r, "target", "/x?k=v"));
+    it_response_free(&r);
+
     /* A route without on_error: no replay. */
     const char *cookie[] = {"Cookie: a=b; sid=s503", NULL};
     CU_ASSERT_FATAL(call(&e, "GET", "/noreplay/x", cookie, NULL, 0, &r) == 0);
@@ -397,7 +411,7 @@ static void test_unknown_upstream_refused(void)
     struct it_http_req q = {.method = "POST", .url = it_url(e.admin, "/-/reload")};
     CU_ASSERT_FATAL(it_http_do(&e.h, &q, &r) == 0);
     CU_ASSERT_EQUAL(r.status, 400);
-    const char *want = "routes[3].plugins[0].config.rules[0].to.upstream: plugin abtest 1.0.0: "
+    const char *want = "routes[4].plugins[0].config.rules[0].to.upstream: plugin abtest 1.0.0: "
                        "no upstream named \\\"v3\\\" in this configuration";
     if (!r.body.data || !strstr(r.body.data, want))
         fprintf(stderr, "\n  reload said: %s\n  wanted: %s\n", r.body.data ? r.body.data : "",

@@ -198,7 +198,9 @@ struct lintel_host_api {
     struct lintel_str (*req_method)(lintel_req *r);
     int (*req_set_method)(lintel_req *r, const char *m, size_t len); /* copied */
     struct lintel_str (*req_path)(lintel_req *r);                    /* without query */
-    int (*req_set_path)(lintel_req *r, const char *p, size_t len);   /* copied; must start '/' */
+    /* Copied; must start '/'. A route's strip_prefix no longer applies to a path a plugin set,
+     * unless it is set back to the path the client sent. */
+    int (*req_set_path)(lintel_req *r, const char *p, size_t len);
     struct lintel_str (*req_query)(lintel_req *r);                   /* without '?' */
     int (*req_set_query)(lintel_req *r, const char *q, size_t len);  /* copied; len 0 removes */
     /* Query argument / cookie value (raw, not percent-decoded), or {NULL,0}. */
