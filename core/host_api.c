@@ -20,6 +20,7 @@
 #include "httpc.h"
 #include "log.h"
 #include "metrics.h"
+#include "plugin_read.h"
 #include "plugin_tasks.h"
 #include "proxy-internal.h"
 #include "shared.h"
@@ -39,40 +40,15 @@ static struct lintel_str cstr(const char *p)
 
 /* ---- shared helpers ------------------------------------------------------------------------ */
 
-struct lintel_str lintel_query_arg(const char *q, size_t qlen, const char *name)
-{
-    size_t nlen = strlen(name);
-    const char *end = q + qlen;
-    while (q && q < end) {
-        const char *amp = memchr(q, '&', (size_t)(end - q));
-        const char *stop = amp ? amp : end;
-        if ((size_t)(stop - q) >= nlen && memcmp(q, name, nlen) == 0 &&
-            (q + nlen == stop || q[nlen] == '=')) {
-            const char *v = q + nlen == stop ? stop : q + nlen + 1;
-            return str_of(v, (size_t)(stop - v));
-        }
-        q = amp ? amp + 1 : NULL;
-    }
-    return str_of(NULL, 0);
-}
-
 struct lintel_str lintel_cookie_get(const struct lintel_headers *hs, const char *name)
 {
-    size_t nlen = strlen(name);
     for (size_t i = 0; i < hs->n; i++) {
         const struct lintel_header *h = &hs->v[i];
         if ((h->flags & LINTEL_HDR_DELETED) || h->name_len != 6 || strcasecmp(h->name, "Cookie"))
             continue;
-        const char *p = h->value, *end = h->value + h->value_len;
-        while (p < end) {
-            while (p < end && (*p == ' ' || *p == ';'))
-                p++;
-            const char *semi = memchr(p, ';', (size_t)(end - p));
-            const char *stop = semi ? semi : end;
-            if ((size_t)(stop - p) > nlen && memcmp(p, name, nlen) == 0 && p[nlen] == '=')
-                return str_of(p + nlen + 1, (size_t)(stop - p - (ptrdiff_t)nlen - 1));
-            p = stop;
-        }
+        struct lintel_str v = lintel_cookie_in(h->value, h->value_len, name);
+        if (v.ptr)
+            return v;
     }
     return str_of(NULL, 0);
 }
@@ -133,85 +109,6 @@ static void h_log(const lintel_instance *self, enum lintel_log_level level, cons
 }
 
 #define YN(n) ((const struct lintel_ynode *)(n))
-
-static enum lintel_cfg_type h_cfg_type(const lintel_cfg *n)
-{
-    if (!n)
-        return LINTEL_CFG_NONE;
-    switch (YN(n)->type) {
-    case LINTEL_YNODE_SCALAR:
-        return LINTEL_CFG_SCALAR;
-    case LINTEL_YNODE_SEQ:
-        return LINTEL_CFG_LIST;
-    case LINTEL_YNODE_MAP:
-        return LINTEL_CFG_MAP;
-    }
-    return LINTEL_CFG_NONE;
-}
-
-static const lintel_cfg *h_cfg_get(const lintel_cfg *map, const char *key)
-{
-    return map ? (const lintel_cfg *)lintel_ynode_get(YN(map), key) : NULL;
-}
-
-static size_t h_cfg_len(const lintel_cfg *n)
-{
-    return n && YN(n)->type != LINTEL_YNODE_SCALAR ? YN(n)->len : 0;
-}
-
-static const lintel_cfg *h_cfg_at(const lintel_cfg *n, size_t i)
-{
-    return n && YN(n)->type != LINTEL_YNODE_SCALAR && i < YN(n)->len
-               ? (const lintel_cfg *)YN(n)->items[i]
-               : NULL;
-}
-
-static const char *h_cfg_key_at(const lintel_cfg *n, size_t i)
-{
-    return n && YN(n)->type == LINTEL_YNODE_MAP && i < YN(n)->len ? YN(n)->keys[i]->scalar : NULL;
-}
-
-static const char *h_cfg_str(const lintel_cfg *n)
-{
-    return n && YN(n)->type == LINTEL_YNODE_SCALAR ? YN(n)->scalar : NULL;
-}
-
-static int h_cfg_int(const lintel_cfg *n, int64_t *out)
-{
-    const char *s = h_cfg_str(n);
-    char *end;
-    if (!s || !*s)
-        return -1;
-    long long v = strtoll(s, &end, 10);
-    if (*end)
-        return -1;
-    *out = v;
-    return 0;
-}
-
-static int h_cfg_bool(const lintel_cfg *n, int *out)
-{
-    const char *s = h_cfg_str(n);
-    if (s && strcmp(s, "true") == 0)
-        *out = 1;
-    else if (s && strcmp(s, "false") == 0)
-        *out = 0;
-    else
-        return -1;
-    return 0;
-}
-
-static int h_cfg_duration_ms(const lintel_cfg *n, uint64_t *out)
-{
-    const char *s = h_cfg_str(n);
-    return s ? lintel_parse_duration_ms(s, out) : -1;
-}
-
-static int h_cfg_size(const lintel_cfg *n, uint64_t *out)
-{
-    const char *s = h_cfg_str(n);
-    return s ? lintel_parse_size(s, out) : -1;
-}
 
 static void h_cfg_error(lintel_cfg_error *err, const lintel_cfg *node, const char *fmt, ...)
 {
@@ -830,6 +727,35 @@ static long h_cache_get(const lintel_instance *self, const char *key, void *buf,
     return (long)lintel_shared_cache_get(s, self->ns, key, buf, cap);
 }
 
+static int h_counter_window(const lintel_instance *self, const char *key, int64_t delta,
+                            uint64_t window_ms, struct lintel_counter_window *out)
+{
+    struct lintel_shared *s = shared_store();
+    struct lintel_shared_window w;
+    if (!s || !self || lintel_shared_counter_window(s, self->ns, key, delta, window_ms, &w) != 0)
+        return -1;
+    if (!out)
+        return 0;
+    struct lintel_counter_window full = {.struct_size = sizeof(full),
+                                         .value = w.value,
+                                         .previous = w.previous,
+                                         .elapsed_ms = w.elapsed_ms,
+                                         .reset_ms = w.reset_ms};
+    size_t n = out->struct_size < sizeof(full) ? out->struct_size : sizeof(full);
+    memcpy(out, &full, n);
+    out->struct_size = (uint32_t)n;
+    return 0;
+}
+
+static int h_cache_add(const lintel_instance *self, const char *key, const void *value, size_t len,
+                       uint64_t ttl_ms)
+{
+    struct lintel_shared *s = shared_store();
+    if (!s || !self)
+        return -1;
+    return lintel_shared_cache_add(s, self->ns, key, value, len, ttl_ms);
+}
+
 /* ---- consumers and secrets ---------------------------------------------------------------- */
 
 static const struct lintel_ynode *consumers_of(const lintel_instance *self)
@@ -850,7 +776,7 @@ static int h_consumer_at(const lintel_instance *self, size_t i, struct lintel_co
 
 static long h_secret(const lintel_instance *self, const lintel_cfg *node, char *buf, size_t cap)
 {
-    return lintel_secret_resolve(h_cfg_str(node), buf, cap);
+    return lintel_secret_resolve(lintel_cfg_str(node), buf, cap);
 }
 
 static lintel_watch *h_worker_watch(const lintel_instance *self, int fd, int events,
@@ -947,16 +873,16 @@ static const struct lintel_host_api api = {
     .abi_major = LINTEL_ABI_MAJOR,
     .abi_minor = LINTEL_ABI_MINOR,
     .log = h_log,
-    .cfg_type = h_cfg_type,
-    .cfg_get = h_cfg_get,
-    .cfg_len = h_cfg_len,
-    .cfg_at = h_cfg_at,
-    .cfg_key_at = h_cfg_key_at,
-    .cfg_str = h_cfg_str,
-    .cfg_int = h_cfg_int,
-    .cfg_bool = h_cfg_bool,
-    .cfg_duration_ms = h_cfg_duration_ms,
-    .cfg_size = h_cfg_size,
+    .cfg_type = lintel_cfg_type,
+    .cfg_get = lintel_cfg_get,
+    .cfg_len = lintel_cfg_len,
+    .cfg_at = lintel_cfg_at,
+    .cfg_key_at = lintel_cfg_key_at,
+    .cfg_str = lintel_cfg_str,
+    .cfg_int = lintel_cfg_int,
+    .cfg_bool = lintel_cfg_bool,
+    .cfg_duration_ms = lintel_cfg_duration_ms,
+    .cfg_size = lintel_cfg_size,
     .cfg_error = h_cfg_error,
     .req_method = h_req_method,
     .req_set_method = h_req_set_method,
@@ -1022,6 +948,8 @@ static const struct lintel_host_api api = {
     .resend = h_resend,
     .upstream_healthy = h_upstream_healthy,
     .metric_set = h_metric_set,
+    .counter_window = h_counter_window,
+    .cache_add = h_cache_add,
 };
 
 const struct lintel_host_api *lintel_host_api_get(void)

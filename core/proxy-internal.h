@@ -15,6 +15,7 @@
 #include "router.h"
 #include "worker.h"
 #include "plugin_host.h"
+#include "plugin_read.h"
 
 struct bufferevent;
 struct evbuffer;
@@ -213,8 +214,8 @@ void lintel_phases_body_buffered(struct lintel_request *req);
 /* host API resume(). */
 void lintel_phases_resume(struct lintel_request *req, enum lintel_result res);
 
-/* host_api.c: value of query argument / cookie name, or {NULL,0}. */
-struct lintel_str lintel_query_arg(const char *query, size_t query_len, const char *name);
+/* host_api.c: value of cookie name in the request's Cookie headers, or {NULL,0} (query
+ * arguments: lintel_query_arg in plugin_read.h). */
 struct lintel_str lintel_cookie_get(const struct lintel_headers *hs, const char *name);
 
 /* upstream.c */

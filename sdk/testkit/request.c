@@ -233,44 +233,18 @@ int lk_req_set_query_fn(lintel_req *r, const char *q, size_t len)
 struct lintel_str lk_req_arg_fn(lintel_req *r, const char *name)
 {
     const char *q = kit(r)->query;
-    if (!q || !name)
-        return (struct lintel_str){NULL, 0};
-    size_t nlen = strlen(name);
-    const char *end = q + strlen(q);
-    while (q < end) {
-        const char *amp = memchr(q, '&', (size_t)(end - q));
-        const char *stop = amp ? amp : end;
-        /* "name=value", or "name" alone (an empty value) */
-        if ((size_t)(stop - q) >= nlen && memcmp(q, name, nlen) == 0 &&
-            (q + nlen == stop || q[nlen] == '=')) {
-            const char *v = q + nlen == stop ? stop : q + nlen + 1;
-            return (struct lintel_str){v, (size_t)(stop - v)};
-        }
-        q = stop + 1;
-    }
-    return (struct lintel_str){NULL, 0};
+    return lintel_query_arg(q, q ? strlen(q) : 0, name);
 }
 
-/* Like lintel: "a=1; b=2" in every Cookie header, first match; a cookie needs its '='; the
- * value runs to the next ';' as sent (no trimming). */
+/* As lintel does: the first match over every Cookie header. */
 struct lintel_str lk_req_cookie_fn(lintel_req *r, const char *name)
 {
-    if (!name)
-        return (struct lintel_str){NULL, 0};
-    size_t nlen = strlen(name);
     for (const struct lk_header *h = kit(r)->headers.head; h; h = h->next) {
         if (h->deleted || strcasecmp(h->name, "Cookie") != 0)
             continue;
-        const char *p = h->value, *end = h->value + h->value_len;
-        while (p < end) {
-            while (p < end && (*p == ' ' || *p == ';'))
-                p++;
-            const char *semi = memchr(p, ';', (size_t)(end - p));
-            const char *stop = semi ? semi : end;
-            if ((size_t)(stop - p) > nlen && memcmp(p, name, nlen) == 0 && p[nlen] == '=')
-                return (struct lintel_str){p + nlen + 1, (size_t)(stop - p) - nlen - 1};
-            p = stop;
-        }
+        struct lintel_str v = lintel_cookie_in(h->value, h->value_len, name);
+        if (v.ptr)
+            return v;
     }
     return (struct lintel_str){NULL, 0};
 }

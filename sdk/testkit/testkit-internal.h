@@ -14,6 +14,7 @@
 #include <lintel/testkit.h>
 
 #include "arena.h"
+#include "plugin_read.h"
 #include "ynode.h"
 
 /* The plugin's view of an instance and a request; each points back at the kit's object. */
@@ -154,16 +155,6 @@ void lk_metrics_free(struct lk_metric *m);
 void lk_host_metric_set(const lintel_instance *self, const char *name, int64_t value);
 
 /* ---- config.c ---- */
-enum lintel_cfg_type lk_cfg_type(const lintel_cfg *node);
-const lintel_cfg *lk_cfg_get(const lintel_cfg *map, const char *key);
-size_t lk_cfg_len(const lintel_cfg *node);
-const lintel_cfg *lk_cfg_at(const lintel_cfg *node, size_t i);
-const char *lk_cfg_key_at(const lintel_cfg *map, size_t i);
-const char *lk_cfg_str(const lintel_cfg *node);
-int lk_cfg_int(const lintel_cfg *node, int64_t *out);
-int lk_cfg_bool(const lintel_cfg *node, int *out);
-int lk_cfg_duration_ms(const lintel_cfg *node, uint64_t *out);
-int lk_cfg_size(const lintel_cfg *node, uint64_t *out);
 void lk_cfg_error(lintel_cfg_error *err, const lintel_cfg *node, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

@@ -323,7 +323,8 @@ static void test_abi_1_1(void)
 struct loop {
     int port;
     atomic_bool stop;
-    long ok, failed, v1, v2;
+    atomic_long ok;
+    long failed, v1, v2;
 };
 
 static void *client_loop(void *arg)
@@ -401,15 +402,21 @@ static void test_hot_swap_under_load(void)
         CU_ASSERT_EQUAL(r.status, 200);
         it_response_free(&r);
         CU_ASSERT_STRING_EQUAL(serving_version(&e), want);
-        usleep(100 * 1000);
+        /* Traffic runs through every swap: wait for 5 answers on this version (not a fixed
+         * sleep, so a slow machine still gets its share). */
+        long ok0 = atomic_load(&l.ok);
+        int64_t until = it_now_ms() + 10000;
+        while (atomic_load(&l.ok) < ok0 + 5 && it_now_ms() < until)
+            it_sleep_ms(10);
+        CU_ASSERT(atomic_load(&l.ok) >= ok0 + 5);
     }
     atomic_store(&l.stop, true);
     pthread_join(t, NULL);
     CU_ASSERT_EQUAL(l.failed, 0);
-    CU_ASSERT(l.ok > 50);
+    CU_ASSERT(atomic_load(&l.ok) >= 50);
     CU_ASSERT(l.v1 > 0 && l.v2 > 0);
-    printf("\n    hot swap: %ld requests, %ld failed, %ld on 1.0.0, %ld on 2.0.0\n", l.ok, l.failed,
-           l.v1, l.v2);
+    printf("\n    hot swap: %ld requests, %ld failed, %ld on 1.0.0, %ld on 2.0.0\n",
+           atomic_load(&l.ok), l.failed, l.v1, l.v2);
 
     /* Old images are unloaded once no configuration and no request uses them (the reaper runs
      * every second). */

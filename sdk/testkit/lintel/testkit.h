@@ -218,7 +218,9 @@ const char *lk_log_field(const struct lk_req *r, const char *key);
 
 /* ---- outbound HTTP (http_call, worker_http_call) ------------------------------------------ */
 
-/* The fake answer to calls to url (exact match; NULL: every url without an answer of its own):
+/* Calls to upstream://NAME/... are accepted when NAME is a declared upstream with a healthy
+ * target (or none is declared), and answered by the URL as the plugin wrote it.
+ * The fake answer to calls to url (exact match; NULL: every url without an answer of its own):
  * status (0: the call fails, error "connection refused") and body (NULL = empty), delivered
  * delay_ms of virtual time after the call (lk_advance). A call slower than its timeout_ms fails
  * with error "timeout" when the timeout passes. A call to a url with no answer fails at once
