@@ -16,6 +16,7 @@
 #include <http_parser.h>
 #include <openssl/err.h>
 
+#include "headwrite.h"
 #include "log.h"
 #include "metrics.h"
 #include "proxy-internal.h"
@@ -68,8 +69,11 @@ static struct lintel_request *request_new(struct lintel_client *c)
     clock_gettime(CLOCK_REALTIME, &wall);
     req->start_unix_us = (uint64_t)wall.tv_sec * 1000000 + (uint64_t)wall.tv_nsec / 1000;
     /* Unique within the process (worker id + sequence), unpredictable across restarts (seed). */
-    snprintf(req->id, sizeof(req->id), "%016llx%02x%014llx", (unsigned long long)w->id_seed,
-             w->id & 0xff, (unsigned long long)(++w->request_seq & 0xffffffffffffffull));
+    struct lintel_hw id = {req->id}; /* "%016llx%02x%014llx": seed, worker, sequence */
+    lintel_hw_hex(&id, w->id_seed, 16);
+    lintel_hw_hex(&id, w->id & 0xff, 2);
+    lintel_hw_hex(&id, ++w->request_seq, 14);
+    *id.p = '\0';
     req->id_value = req->id;
     c->req = req;
     return req;
@@ -775,6 +779,8 @@ void lintel_client_accept(struct lintel_worker *w, size_t listen_index, int fd,
     bufferevent_setwatermark(c->bev, EV_READ, 0, cfg->limits.header_bytes + LINTEL_READ_AHEAD);
     bufferevent_setwatermark(c->bev, EV_WRITE, LINTEL_OUT_LOW, 0);
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    if (!c->tls)
+        lintel_fastio_attach(w->fastio, &c->fio, c->bev); /* on failure libevent's paths go on */
     c->state = CLIENT_IDLE;
     arm_timer(c, true, cfg->timeouts.client_header_ms);
     c->next = w->clients;
@@ -797,6 +803,7 @@ static void client_free(struct lintel_client *c)
         request_free(c->req);
     }
     handshake_done(c);
+    lintel_fastio_detach(&c->fio);
     bufferevent_free(c->bev);
     event_free(c->timer);
     if (c->prev)

@@ -55,27 +55,32 @@ struct lintel_str lintel_cookie_get(const struct lintel_headers *hs, const char 
 
 static bool valid_name(const char *name)
 {
-    if (!name || !*name)
-        return false;
-    for (const char *p = name; *p; p++)
-        if (!lintel_http1_is_tchar((unsigned char)*p))
-            return false;
-    return true;
+    return name && lintel_http1_token_ok(name, strlen(name));
 }
 
 static bool valid_value(const char *v, size_t len)
 {
-    for (size_t i = 0; i < len; i++)
-        if (!lintel_http1_is_field_char((unsigned char)v[i]))
-            return false;
-    return true;
+    return lintel_http1_field_ok(v, len);
 }
 
 static void headers_remove(struct lintel_headers *hs, const char *name)
 {
     struct lintel_header *h;
-    while ((h = lintel_headers_get(hs, name, strlen(name))))
+    size_t len = strlen(name);
+    while ((h = lintel_headers_get(hs, name, len)))
         h->flags |= LINTEL_HDR_DELETED;
+}
+
+/* Appends copies of name and value, which the caller has validated. */
+static int headers_append(struct lintel_request *req, struct lintel_headers *hs, const char *name,
+                          const char *value, size_t len)
+{
+    size_t nlen = strlen(name);
+    char *n = lintel_arena_strndup(req->arena, name, nlen);
+    char *v = lintel_arena_strndup(req->arena, value, len);
+    if (!n || !v)
+        return -1;
+    return lintel_headers_add(hs, req->arena, n, nlen, v, len);
 }
 
 static int headers_add(struct lintel_request *req, struct lintel_headers *hs, const char *name,
@@ -83,12 +88,7 @@ static int headers_add(struct lintel_request *req, struct lintel_headers *hs, co
 {
     if (!valid_name(name) || !valid_value(value, len))
         return -1;
-    size_t nlen = strlen(name);
-    char *n = lintel_arena_strndup(req->arena, name, nlen);
-    char *v = lintel_arena_strndup(req->arena, value, len);
-    if (!n || !v)
-        return -1;
-    return lintel_headers_add(hs, req->arena, n, nlen, v, len);
+    return headers_append(req, hs, name, value, len);
 }
 
 /* ---- logging and config ------------------------------------------------------------------- */
@@ -236,7 +236,7 @@ static int h_req_header_set(lintel_req *r, const char *name, const char *value, 
     if (!valid_name(name) || !valid_value(value, len))
         return -1;
     headers_remove(&REQ(r)->head.headers, name);
-    return headers_add(REQ(r), &REQ(r)->head.headers, name, value, len);
+    return headers_append(REQ(r), &REQ(r)->head.headers, name, value, len);
 }
 
 static int h_req_header_add(lintel_req *r, const char *name, const char *value, size_t len)
@@ -368,7 +368,7 @@ static struct lintel_str h_resp_header(lintel_req *r, const char *name)
 static int resp_add(struct lintel_request *req, const char *name, const char *value, size_t len)
 {
     struct lintel_headers *hs = resp_headers(req);
-    if (headers_add(req, hs, name, value, len) < 0)
+    if (headers_append(req, hs, name, value, len) < 0)
         return -1;
     hs->v[hs->n - 1].flags |= LINTEL_HDR_SET;
     return 0;
@@ -383,14 +383,14 @@ static int h_resp_header_set(lintel_req *r, const char *name, const char *value,
         headers_remove(&req->resp.headers, name);
     else /* pending: a removal marker makes the later apply replace, not add */
         headers_remove(&req->pending_resp, name);
-    if (!has_response(req) && headers_add(req, &req->pending_resp, name, "", 0) == 0)
+    if (!has_response(req) && headers_append(req, &req->pending_resp, name, "", 0) == 0)
         req->pending_resp.v[req->pending_resp.n - 1].flags |= LINTEL_HDR_DELETED;
     return resp_add(req, name, value, len);
 }
 
 static int h_resp_header_add(lintel_req *r, const char *name, const char *value, size_t len)
 {
-    if (!response_open(REQ(r)))
+    if (!valid_name(name) || !valid_value(value, len) || !response_open(REQ(r)))
         return -1;
     return resp_add(REQ(r), name, value, len);
 }
@@ -401,7 +401,7 @@ static int h_resp_header_remove(lintel_req *r, const char *name)
     if (!valid_name(name) || !response_open(req))
         return -1;
     headers_remove(resp_headers(req), name);
-    if (!has_response(req) && headers_add(req, &req->pending_resp, name, "", 0) == 0)
+    if (!has_response(req) && headers_append(req, &req->pending_resp, name, "", 0) == 0)
         req->pending_resp.v[req->pending_resp.n - 1].flags |= LINTEL_HDR_DELETED;
     return 0;
 }

@@ -81,6 +81,21 @@ static bool field_chars_ok(const char *s, size_t n)
     return true;
 }
 
+bool lintel_http1_token_ok(const char *s, size_t n)
+{
+    if (n == 0)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!IS(C_TCHAR, s[i]))
+            return false;
+    return true;
+}
+
+bool lintel_http1_field_ok(const char *s, size_t n)
+{
+    return field_chars_ok(s, n);
+}
+
 /* Number of LF bytes in s[0..n), eight at a time: a byte of y is zero exactly where s has an LF,
  * and the expression below sets the high bit of exactly those bytes (no carries between them). */
 static size_t count_lf(const char *s, size_t n)

@@ -117,6 +117,10 @@ int lintel_headers_add(struct lintel_headers *hs, struct lintel_arena *arena, co
 bool lintel_http1_is_tchar(unsigned char c);
 /* True for a byte allowed in a header value: VCHAR, obs-text, SP, HTAB. */
 bool lintel_http1_is_field_char(unsigned char c);
+/* The same over a whole string, in one call (header names and values plugins set): true when
+ * s[0..n) is a token (n > 0), or holds only field characters. */
+bool lintel_http1_token_ok(const char *s, size_t n);
+bool lintel_http1_field_ok(const char *s, size_t n);
 
 /* Strict chunked-body decoder. Rejects: chunk sizes that are not 1..16 hex digits, overflow,
  * chunk extensions that are not `;token[=token|quoted-string]` or longer than 4096 bytes in all,

@@ -11,6 +11,7 @@
 #include "balance.h"
 
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
@@ -517,11 +518,32 @@ static bool plugin_metric_is(const struct plugin_metric *p, bool gauge, const ch
            !strcmp(p->name, name);
 }
 
+/* A per-thread memo of recent slot lookups. Plugins call metric_add with the same names on every
+ * request, and formatting and hashing the key cost more than the add itself. An entry is only a
+ * hint (an index into m's table, never a pointer), checked against the slot's names before use. */
+#define SLOT_MEMO 64
+struct slot_memo {
+    const struct lintel_metrics *m;
+    const char *name;
+    size_t idx;
+};
+static _Thread_local struct slot_memo slot_memo[SLOT_MEMO];
+
 /* The slot of a plugin's counter or gauge, claimed on first use; NULL when the table is full. */
 static struct plugin_metric *plugin_slot(struct lintel_metrics *m, bool gauge, const char *plugin,
                                          const char *instance, const char *name)
 {
-    if (!m || strlen(plugin) >= 64 || strlen(instance) >= 96 || strlen(name) >= 64)
+    if (!m)
+        return NULL;
+    struct slot_memo *memo =
+        &slot_memo[(((uintptr_t)name >> 3) ^ ((uintptr_t)instance >> 4)) % SLOT_MEMO];
+    if (memo->m == m && memo->name == name) {
+        struct plugin_metric *p = &m->plugin[memo->idx];
+        if (atomic_load_explicit(&p->state, memory_order_acquire) == 2 &&
+            plugin_metric_is(p, gauge, plugin, instance, name))
+            return p;
+    }
+    if (strlen(plugin) >= 64 || strlen(instance) >= 96 || strlen(name) >= 64)
         return NULL;
     char key[256];
     int klen = snprintf(key, sizeof(key), "%c%s/%s/%s", gauge ? 'g' : 'c', plugin, instance, name);
@@ -542,8 +564,10 @@ static struct plugin_metric *plugin_slot(struct lintel_metrics *m, bool gauge, c
         }
         while (st == 1) /* another thread is writing the names: a few instructions */
             st = atomic_load_explicit(&p->state, memory_order_acquire);
-        if (plugin_metric_is(p, gauge, plugin, instance, name))
+        if (plugin_metric_is(p, gauge, plugin, instance, name)) {
+            *memo = (struct slot_memo){m, name, (size_t)(p - m->plugin)};
             return p;
+        }
     }
     return NULL;
 }

@@ -65,6 +65,7 @@ static void unlink_idle(struct lintel_upconn *c)
 void lintel_upconn_free(struct lintel_upconn *c)
 {
     unlink_idle(c);
+    lintel_fastio_detach(&c->fio);
     bufferevent_free(c->bev);
     free(c);
 }

@@ -10,6 +10,7 @@
 
 #include "arena.h"
 #include "config.h"
+#include "fastio.h"
 #include "http1.h"
 #include "router.h"
 #include "worker.h"
@@ -38,6 +39,7 @@ struct lintel_client {
     struct lintel_worker *worker;
     struct lintel_client *prev, *next; /* worker->clients */
     struct bufferevent *bev;
+    struct lintel_fastio_conn fio; /* attached when bev is a plain socket */
     struct event *timer; /* header / keepalive timeout */
     enum lintel_client_state state;
     bool timer_is_header; /* timer counts client_header (a head has begun), else keepalive */
@@ -149,6 +151,7 @@ struct lintel_upconn {
     struct lintel_pool *pool;
     struct lintel_upconn *prev, *next; /* pool idle list */
     struct bufferevent *bev;
+    struct lintel_fastio_conn fio; /* attached once a plain socket is connected */
     struct lintel_request *req; /* NULL while idle */
     bool connected;
     bool reused;     /* served an earlier request */

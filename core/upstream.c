@@ -13,6 +13,7 @@
 #include <event2/event.h>
 #include <http_parser.h>
 
+#include "headwrite.h"
 #include "health.h"
 #include "log.h"
 #include "metrics.h"
@@ -95,31 +96,41 @@ static const char *hash_key(struct lintel_request *req, size_t *len)
  * keepalive connection). Returns 0, or -1 when out of memory. */
 static int build_up_head(struct lintel_request *req)
 {
-    struct evbuffer *b = evbuffer_new();
-    if (!b)
-        return -1;
     const struct lintel_head *h = &req->head;
-    evbuffer_add_printf(b, "%s ", h->method_str);
-    if (req->route->strip_prefix && req->prefix_len && !req->path_rewritten) {
-        const char *rest = h->path + req->prefix_len;
+    const char *target = req->upstream->targets[req->target].host; /* name (DNS) or address */
+    const char *ip = req->client->ip;
+    bool strip = req->route->strip_prefix && req->prefix_len && !req->path_rewritten;
+    const char *rest = strip ? h->path + req->prefix_len : NULL;
+    size_t rest_len = rest ? strlen(rest) : 0, target_len = strlen(target), ip_len = strlen(ip);
+    /* An upper bound: what varies is counted here; the fixed lines come to less than 256. */
+    size_t cap = strlen(h->method_str) + 1 + 1 + rest_len + h->path_len + 1 + h->query_len + 256 +
+                 target_len + ip_len + h->host_len + 2 * sizeof(req->id);
+    for (size_t i = 0; i < h->headers.n; i++)
+        cap += h->headers.v[i].name_len + h->headers.v[i].value_len + 4;
+    char *buf = lintel_arena_alloc(req->arena, cap);
+    if (!buf)
+        return -1;
+    struct lintel_hw w = {buf};
+    lintel_hw_put(&w, h->method_str, strlen(h->method_str));
+    lintel_hw_lit(&w, " ");
+    if (strip) {
         if (*rest != '/')
-            evbuffer_add(b, "/", 1);
-        evbuffer_add(b, rest, strlen(rest));
+            lintel_hw_lit(&w, "/");
+        lintel_hw_put(&w, rest, rest_len);
     } else if (h->target[0] == '*') {
-        evbuffer_add(b, "*", 1); /* OPTIONS * */
-        goto target_done;
+        lintel_hw_lit(&w, "*"); /* OPTIONS * */
     } else {
         /* path + query, never the raw target: that drops a fragment and turns absolute-form
          * into origin-form. */
-        evbuffer_add(b, h->path, h->path_len);
+        lintel_hw_put(&w, h->path, h->path_len);
     }
-    if (h->query)
-        evbuffer_add_printf(b, "?%s", h->query);
-target_done:
-    evbuffer_add(b, " HTTP/1.1\r\n", 11);
+    if (h->query && h->target[0] != '*') {
+        lintel_hw_lit(&w, "?");
+        lintel_hw_put(&w, h->query, h->query_len);
+    }
+    lintel_hw_lit(&w, " HTTP/1.1\r\n");
 
-    const char *xff = NULL;
-    size_t xff_len = 0;
+    bool xff = false;
     for (size_t i = 0; i < h->headers.n; i++) {
         const struct lintel_header *x = &h->headers.v[i];
         if (x->flags & (LINTEL_HDR_DELETED | LINTEL_HDR_HOP))
@@ -128,61 +139,52 @@ target_done:
             name_is(x, "X-Forwarded-Proto", 17) || name_is(x, "X-Forwarded-Host", 16))
             continue;
         if (name_is(x, "X-Forwarded-For", 15)) {
-            /* Several X-Forwarded-For lines: keep them all, in order, in one list. */
-            if (xff) {
-                char *joined = lintel_arena_alloc(req->arena, xff_len + 2 + x->value_len + 1);
-                if (!joined)
-                    goto oom;
-                memcpy(joined, xff, xff_len);
-                memcpy(joined + xff_len, ", ", 2);
-                memcpy(joined + xff_len + 2, x->value, x->value_len + 1);
-                xff = joined;
-                xff_len += 2 + x->value_len;
-            } else {
-                xff = x->value;
-                xff_len = x->value_len;
-            }
+            xff = true; /* joined below */
             continue;
         }
-        evbuffer_add(b, x->name, x->name_len);
-        evbuffer_add(b, ": ", 2);
-        evbuffer_add(b, x->value, x->value_len);
-        evbuffer_add(b, "\r\n", 2);
+        lintel_hw_header(&w, x->name, x->name_len, x->value, x->value_len);
     }
-    if (!h->host)
-        evbuffer_add_printf(b, "Host: %s\r\n", req->upstream->targets[req->target].host);
-    if (xff)
-        evbuffer_add_printf(b, "X-Forwarded-For: %.*s, %s\r\n", (int)xff_len, xff,
-                            req->client->ip);
-    else
-        evbuffer_add_printf(b, "X-Forwarded-For: %s\r\n", req->client->ip);
+    if (!h->host) {
+        lintel_hw_lit(&w, "Host: ");
+        lintel_hw_put(&w, target, target_len);
+        lintel_hw_lit(&w, "\r\n");
+    }
+    /* Several X-Forwarded-For lines: kept, in order, in one list, with the client last. */
+    lintel_hw_lit(&w, "X-Forwarded-For: ");
+    for (size_t i = 0; xff && i < h->headers.n; i++) {
+        const struct lintel_header *x = &h->headers.v[i];
+        if (!(x->flags & (LINTEL_HDR_DELETED | LINTEL_HDR_HOP)) && name_is(x, "X-Forwarded-For", 15)) {
+            lintel_hw_put(&w, x->value, x->value_len);
+            lintel_hw_lit(&w, ", ");
+        }
+    }
+    lintel_hw_put(&w, ip, ip_len);
+    lintel_hw_lit(&w, "\r\n");
     if (req->client->tls)
-        evbuffer_add(b, "X-Forwarded-Proto: https\r\n", 26);
+        lintel_hw_lit(&w, "X-Forwarded-Proto: https\r\n");
     else
-        evbuffer_add(b, "X-Forwarded-Proto: http\r\n", 25);
-    if (h->host)
-        evbuffer_add_printf(b, "X-Forwarded-Host: %s\r\n", h->host);
+        lintel_hw_lit(&w, "X-Forwarded-Proto: http\r\n");
+    if (h->host) {
+        lintel_hw_lit(&w, "X-Forwarded-Host: ");
+        lintel_hw_put(&w, h->host, h->host_len);
+        lintel_hw_lit(&w, "\r\n");
+    }
     if (req->id_value == req->id)
-        evbuffer_add_printf(b, "X-Request-Id: %s\r\n", req->id);
-    evbuffer_add(b, "Via: 1.1 lintel\r\n", 17);
-    if (h->body == LINTEL_BODY_LENGTH)
-        evbuffer_add_printf(b, "Content-Length: %llu\r\n", (unsigned long long)h->content_length);
-    else if (h->body == LINTEL_BODY_CHUNKED)
-        evbuffer_add(b, "Transfer-Encoding: chunked\r\n", 28);
+        lintel_hw_header(&w, "X-Request-Id", 12, req->id, strlen(req->id));
+    lintel_hw_lit(&w, "Via: 1.1 lintel\r\n");
+    if (h->body == LINTEL_BODY_LENGTH) {
+        lintel_hw_lit(&w, "Content-Length: ");
+        lintel_hw_u64(&w, h->content_length);
+        lintel_hw_lit(&w, "\r\n");
+    } else if (h->body == LINTEL_BODY_CHUNKED) {
+        lintel_hw_lit(&w, "Transfer-Encoding: chunked\r\n");
+    }
     if (req->upstream->keepalive == 0)
-        evbuffer_add(b, "Connection: close\r\n", 19);
-    evbuffer_add(b, "\r\n", 2);
-
-    req->up_head_len = evbuffer_get_length(b);
-    req->up_head = lintel_arena_alloc(req->arena, req->up_head_len);
-    if (!req->up_head)
-        goto oom;
-    evbuffer_remove(b, req->up_head, req->up_head_len);
-    evbuffer_free(b);
+        lintel_hw_lit(&w, "Connection: close\r\n");
+    lintel_hw_lit(&w, "\r\n");
+    req->up_head = buf;
+    req->up_head_len = (size_t)(w.p - buf);
     return 0;
-oom:
-    evbuffer_free(b);
-    return -1;
 }
 
 /* ---- connections ------------------------------------------------------------------------- */
@@ -396,13 +398,29 @@ static bool retry_stale(struct lintel_request *req)
 
 /* ---- the response ------------------------------------------------------------------------ */
 
-static void write_response_head(struct lintel_request *req)
+/* Returns 0, or -1 when out of memory. */
+static int write_response_head(struct lintel_request *req)
 {
     struct lintel_client *cl = req->client;
     struct evbuffer *out = bufferevent_get_output(cl->bev);
     const struct lintel_head *r = &req->resp;
-    evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n", r->status, r->reason ? r->reason : "");
+    const char *reason = r->reason ? r->reason : "";
+    size_t reason_len = strlen(reason), id_len = strlen(req->id_value);
     bool pass_length = req->out == OUT_NONE && r->status != 204 && r->body == LINTEL_BODY_LENGTH;
+    /* One reservation for the whole head: what varies is counted here; the fixed lines come to
+     * less than 160 bytes. */
+    size_t cap = reason_len + id_len + 160;
+    for (size_t i = 0; i < r->headers.n; i++)
+        cap += r->headers.v[i].name_len + r->headers.v[i].value_len + 4;
+    struct evbuffer_iovec v;
+    if (evbuffer_reserve_space(out, (ev_ssize_t)cap, &v, 1) < 1)
+        return -1;
+    struct lintel_hw w = {v.iov_base};
+    lintel_hw_lit(&w, "HTTP/1.1 ");
+    lintel_hw_u64(&w, (uint64_t)(unsigned)r->status);
+    lintel_hw_lit(&w, " ");
+    lintel_hw_put(&w, reason, reason_len);
+    lintel_hw_lit(&w, "\r\n");
     for (size_t i = 0; i < r->headers.n; i++) {
         const struct lintel_header *x = &r->headers.v[i];
         if (x->flags & (LINTEL_HDR_DELETED | LINTEL_HDR_HOP))
@@ -410,23 +428,27 @@ static void write_response_head(struct lintel_request *req)
         if (name_is(x, "Transfer-Encoding", 17) || name_is(x, "X-Request-Id", 12) ||
             (name_is(x, "Content-Length", 14) && !pass_length))
             continue;
-        evbuffer_add(out, x->name, x->name_len);
-        evbuffer_add(out, ": ", 2);
-        evbuffer_add(out, x->value, x->value_len);
-        evbuffer_add(out, "\r\n", 2);
+        lintel_hw_header(&w, x->name, x->name_len, x->value, x->value_len);
     }
-    evbuffer_add(out, "Via: 1.1 lintel\r\n", 17);
-    evbuffer_add_printf(out, "X-Request-Id: %s\r\n", req->id_value);
-    if (req->out == OUT_LENGTH)
-        evbuffer_add_printf(out, "Content-Length: %llu\r\n", (unsigned long long)req->resp_left);
-    else if (req->out == OUT_CHUNKED)
-        evbuffer_add(out, "Transfer-Encoding: chunked\r\n", 28);
+    lintel_hw_lit(&w, "Via: 1.1 lintel\r\n");
+    lintel_hw_header(&w, "X-Request-Id", 12, req->id_value, id_len);
+    if (req->out == OUT_LENGTH) {
+        lintel_hw_lit(&w, "Content-Length: ");
+        lintel_hw_u64(&w, req->resp_left);
+        lintel_hw_lit(&w, "\r\n");
+    } else if (req->out == OUT_CHUNKED) {
+        lintel_hw_lit(&w, "Transfer-Encoding: chunked\r\n");
+    }
     if (req->close_after || cl->worker->draining)
-        evbuffer_add(out, "Connection: close\r\n", 19);
+        lintel_hw_lit(&w, "Connection: close\r\n");
     else if (req->head.http_minor == 0)
-        evbuffer_add(out, "Connection: keep-alive\r\n", 24);
-    evbuffer_add(out, "\r\n", 2);
+        lintel_hw_lit(&w, "Connection: keep-alive\r\n");
+    lintel_hw_lit(&w, "\r\n");
+    v.iov_len = (size_t)(w.p - (char *)v.iov_base);
+    if (evbuffer_commit_space(out, &v, 1) < 0)
+        return -1;
     req->status = r->status;
+    return 0;
 }
 
 /* Shows the next n bytes of in (about to be relayed) to RESPONSE_BODY handlers, piece by piece
@@ -586,7 +608,10 @@ void lintel_upstream_pump_response(struct lintel_request *req)
             }
             return;
         }
-        write_response_head(req);
+        if (write_response_head(req) < 0) {
+            lintel_request_abort(req, "out of memory");
+            return;
+        }
         req->resp_state = RESP_BODY;
         if (req->out == OUT_NONE || (req->out == OUT_LENGTH && req->resp_left == 0)) {
             response_complete(req);
@@ -714,6 +739,7 @@ static void on_up_event(struct bufferevent *bev, short what, void *arg)
         req->up_connect_us = since_us(&req->up_start);
         int one = 1;
         setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        lintel_fastio_attach(c->worker->fastio, &c->fio, bev); /* plain sockets only */
         struct timeval wt = ms_tv(req->upstream->send_ms);
         bufferevent_set_timeouts(bev, NULL, &wt);
         if (req->body_done)

@@ -23,6 +23,7 @@ struct lintel_pool;
 struct lintel_metrics_shard;
 struct lintel_httpc;
 struct lintel_task;
+struct lintel_fastio;
 struct lintel_plugin_users;
 
 /* What an accept callback needs: its worker and which `listen` entry it serves. */
@@ -66,6 +67,7 @@ struct lintel_worker {
     struct lintel_client *clients; /* every open client connection (doubly linked) */
     size_t nclients;
     struct lintel_pool *pools; /* upstream keepalive pools, by target address */
+    struct lintel_fastio *fastio; /* plain sockets' direct writes and reads (fastio.h) */
 
     struct lintel_metrics_shard *metrics; /* written by this worker only */
     struct lintel_httpc *httpc;           /* plugins' outbound HTTP (libcurl multi) */

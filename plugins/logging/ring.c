@@ -31,8 +31,10 @@ void lg_ring_free(struct lg_ring *r)
 long lg_ring_push(struct lg_ring *r, const char *p, size_t n)
 {
     uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
-    if (head + n - r->tail_seen > r->cap) {
-        /* Only look at the consumer's cache line when the cached view says full. */
+    if (head + n - r->tail_seen > r->cap / 4) {
+        /* Only look at the consumer's cache line when the cached view says more than a quarter
+         * full: the kick threshold (logging.c), so a stale view does not wake the writer for
+         * every record once a quarter has ever been queued. */
         r->tail_seen = atomic_load_explicit(&r->tail, memory_order_acquire);
         if (head + n - r->tail_seen > r->cap)
             return -1;
