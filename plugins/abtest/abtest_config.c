@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <lintel/config.h>
+
 #include "abtest-internal.h"
 
 static const char *const top_keys[] = {
@@ -23,24 +25,6 @@ int abtest_str_cmp(const void *a, const void *b)
     if (x->len != y->len)
         return x->len < y->len ? -1 : 1;
     return memcmp(x->s, y->s, x->len);
-}
-
-/* 0 when every key of map is in known; -1 after reporting the first that is not. */
-static int check_keys(struct abtest *t, const lintel_cfg *map, const char *const *known,
-                      lintel_cfg_error *err)
-{
-    const struct lintel_host_api *h = t->host;
-    for (size_t i = 0; i < h->cfg_len(map); i++) {
-        const char *key = h->cfg_key_at(map, i);
-        size_t k = 0;
-        while (known[k] && strcmp(known[k], key) != 0)
-            k++;
-        if (!known[k]) {
-            h->cfg_error(err, h->cfg_at(map, i), "unknown key");
-            return -1;
-        }
-    }
-    return 0;
 }
 
 /* The required map at key of parent; NULL after reporting that it is absent or not a map. */
@@ -100,7 +84,7 @@ static int read_uid(struct abtest *t, const lintel_cfg *config, lintel_cfg_error
 {
     const struct lintel_host_api *h = t->host;
     const lintel_cfg *uid = get_map(t, config, "uid", err);
-    if (!uid || check_keys(t, uid, uid_keys, err) < 0)
+    if (!uid || lintel_cfg_check_keys(t->host, uid, uid_keys, err) < 0)
         return -1;
     const lintel_cfg *from = h->cfg_get(uid, "from");
     const char *f = from ? h->cfg_str(from) : NULL;
@@ -271,7 +255,7 @@ static int read_to(struct abtest *t, struct abtest_rule *rule, const lintel_cfg 
 {
     const struct lintel_host_api *h = t->host;
     const lintel_cfg *to = get_map(t, map, "to", err);
-    if (!to || check_keys(t, to, to_keys, err) < 0)
+    if (!to || lintel_cfg_check_keys(t->host, to, to_keys, err) < 0)
         return -1;
     const lintel_cfg *path = h->cfg_get(to, "path"), *upstream = h->cfg_get(to, "upstream");
     const lintel_cfg *redirect = h->cfg_get(to, "redirect"), *status = h->cfg_get(to, "status");
@@ -339,7 +323,7 @@ static int read_rule(struct abtest *t, struct abtest_rule *rule, const lintel_cf
         h->cfg_error(err, map, "must be a map");
         return -1;
     }
-    if (check_keys(t, map, rule_keys, err) < 0)
+    if (lintel_cfg_check_keys(t->host, map, rule_keys, err) < 0)
         return -1;
     const lintel_cfg *strategy = h->cfg_get(map, "strategy");
     if (!strategy) {
@@ -460,7 +444,7 @@ int abtest_config_parse(struct abtest *t, const lintel_cfg *config, lintel_cfg_e
         h->cfg_error(err, config, config ? "must be a map" : "required");
         return -1;
     }
-    if (check_keys(t, config, top_keys, err) < 0 || read_uid(t, config, err) < 0 ||
+    if (lintel_cfg_check_keys(t->host, config, top_keys, err) < 0 || read_uid(t, config, err) < 0 ||
         read_scalars(t, config, err) < 0 || read_on_error(t, config, err) < 0 ||
         read_rules(t, config, err) < 0)
         goto fail;

@@ -13,10 +13,7 @@ static struct lk_plugin *plugin;
 /* The upstreams of the fake configuration: the route's, and a branch's. */
 static int suite_init(void)
 {
-    char err[256];
-    plugin = lk_plugin_load(ABTEST_SO, err, sizeof(err));
-    if (!plugin)
-        fprintf(stderr, "%s\n", err);
+    plugin = lk_plugin_load_or_report(ABTEST_SO);
     lk_declare_upstream("main");
     lk_declare_upstream("v2");
     return plugin ? 0 : -1;
@@ -25,35 +22,6 @@ static int suite_init(void)
 static int suite_clean(void)
 {
     lk_plugin_free(plugin);
-    return 0;
-}
-
-static struct lk_instance *instance(const char *yaml)
-{
-    char err[256];
-    struct lk_instance *in = lk_instance_new(plugin, yaml, err, sizeof(err));
-    if (!in)
-        fprintf(stderr, "config %s: %s\n", yaml, err);
-    return in;
-}
-
-/* Creates an instance that must fail and returns the error text. */
-static const char *config_error(const char *yaml)
-{
-    static char err[256];
-    struct lk_instance *in = lk_instance_new(plugin, yaml, err, sizeof(err));
-    if (in) {
-        lk_instance_free(in);
-        return "(created)";
-    }
-    return err;
-}
-
-static int str_eq(const char *got, const char *want)
-{
-    if ((!got && !want) || (got && want && strcmp(got, want) == 0))
-        return 1;
-    fprintf(stderr, "got \"%s\", want \"%s\"\n", got ? got : "(none)", want ? want : "(none)");
     return 0;
 }
 
@@ -87,7 +55,7 @@ static struct lk_req *request(struct lk_instance *in, const char *method, const 
 
 static void test_first_match_wins(void)
 {
-    struct lk_instance *in = instance(EXAMPLE);
+    struct lk_instance *in = lk_instance_or_report(plugin, EXAMPLE);
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     /* 1001 ends with an odd digit too: the whitelist comes first. */
     static const struct {
@@ -109,9 +77,10 @@ static void test_first_match_wins(void)
         struct lk_req *r = request(in, "GET", cases[i].target, LINTEL_CONTINUE);
         lk_req_set_response(r, 200, "{}");
         CU_ASSERT_EQUAL(lk_run(in, r, LINTEL_PHASE_RESPONSE_HEADERS), LINTEL_CONTINUE);
-        if (!str_eq(lk_req_path(r), cases[i].path) || !str_eq(lk_upstream(r), cases[i].upstream) ||
-            !str_eq(lk_req_header(r, "X-AB-Group"), cases[i].group) ||
-            !str_eq(lk_resp_header(r, "X-AB-Group"), cases[i].group))
+        if (!lk_str_eq(lk_req_path(r), cases[i].path) ||
+            !lk_str_eq(lk_upstream(r), cases[i].upstream) ||
+            !lk_str_eq(lk_req_header(r, "X-AB-Group"), cases[i].group) ||
+            !lk_str_eq(lk_resp_header(r, "X-AB-Group"), cases[i].group))
             CU_FAIL(cases[i].target);
         lk_req_free(r);
     }
@@ -149,7 +118,7 @@ static const char *hash_route(const char *salt, const char *buckets, const char 
              salt_key, buckets);
     snprintf(target, sizeof(target), "/h?uid=%s", uid);
     snprintf(out, outlen, "(no instance)");
-    struct lk_instance *in = instance(yaml);
+    struct lk_instance *in = lk_instance_or_report(plugin, yaml);
     if (!in)
         return out;
     struct lk_req *r = request(in, "GET", target, LINTEL_CONTINUE);
@@ -188,9 +157,9 @@ static void test_hash_buckets_are_pinned(void)
 
 static void test_bucket_lists_and_single_buckets(void)
 {
-    struct lk_instance *in =
-        instance("{ uid: { from: arg, name: u }, rules: [ { strategy: hash, buckets: "
-                 "[\"0-9\", \"60-62\", \"92\"], to: { path: /a } } ] }");
+    struct lk_instance *in = lk_instance_or_report(
+        plugin, "{ uid: { from: arg, name: u }, rules: [ { strategy: hash, buckets: "
+                "[\"0-9\", \"60-62\", \"92\"], to: { path: /a } } ] }");
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     static const struct {
         const char *uid;
@@ -201,7 +170,7 @@ static void test_bucket_lists_and_single_buckets(void)
         char target[64];
         snprintf(target, sizeof(target), "/p?u=%s", cases[i].uid);
         struct lk_req *r = request(in, "GET", target, LINTEL_CONTINUE);
-        if (!str_eq(lk_req_path(r), cases[i].hit ? "/a" : "/p"))
+        if (!lk_str_eq(lk_req_path(r), cases[i].hit ? "/a" : "/p"))
             CU_FAIL(cases[i].uid);
         lk_req_free(r);
     }
@@ -213,31 +182,31 @@ static void test_uid_from_header_and_cookie(void)
     const char *rules = "rules: [ { strategy: whitelist, uids: [u7], to: { path: /w } } ] }";
     char yaml[256];
     snprintf(yaml, sizeof(yaml), "{ uid: { from: header, name: X-User }, %s", rules);
-    struct lk_instance *in = instance(yaml);
+    struct lk_instance *in = lk_instance_or_report(plugin, yaml);
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     struct lk_req *r = lk_req_new("GET", "/p?uid=u7");
     lk_req_set_header(r, "x-user", "u7");
     CU_ASSERT_EQUAL(lk_run(in, r, LINTEL_PHASE_REWRITE), LINTEL_CONTINUE);
-    CU_ASSERT(str_eq(lk_req_path(r), "/w"));
+    CU_ASSERT(lk_str_eq(lk_req_path(r), "/w"));
     lk_req_free(r);
     r = lk_req_new("GET", "/p?uid=u7"); /* the arg is not the header */
     CU_ASSERT_EQUAL(lk_run(in, r, LINTEL_PHASE_REWRITE), LINTEL_CONTINUE);
-    CU_ASSERT(str_eq(lk_req_path(r), "/p"));
+    CU_ASSERT(lk_str_eq(lk_req_path(r), "/p"));
     lk_req_free(r);
     lk_instance_free(in);
 
     snprintf(yaml, sizeof(yaml), "{ uid: { from: cookie, name: sid }, %s", rules);
-    in = instance(yaml);
+    in = lk_instance_or_report(plugin, yaml);
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     r = lk_req_new("GET", "/p");
     lk_req_set_header(r, "Cookie", "a=1; sid=u7; b=2");
     CU_ASSERT_EQUAL(lk_run(in, r, LINTEL_PHASE_REWRITE), LINTEL_CONTINUE);
-    CU_ASSERT(str_eq(lk_req_path(r), "/w"));
+    CU_ASSERT(lk_str_eq(lk_req_path(r), "/w"));
     lk_req_free(r);
     r = lk_req_new("GET", "/p");
     lk_req_set_header(r, "Cookie", "sid=u77");
     CU_ASSERT_EQUAL(lk_run(in, r, LINTEL_PHASE_REWRITE), LINTEL_CONTINUE);
-    CU_ASSERT(str_eq(lk_req_path(r), "/p"));
+    CU_ASSERT(lk_str_eq(lk_req_path(r), "/p"));
     lk_req_free(r);
     lk_instance_free(in);
     CU_ASSERT_EQUAL(lk_violations(), 0);
@@ -247,14 +216,14 @@ static void test_uid_from_header_and_cookie(void)
 
 static void test_path_target_with_query(void)
 {
-    struct lk_instance *in =
-        instance("{ uid: { from: arg, name: uid }, rules: [ { strategy: tail_digit, digits: [3], "
-                 "to: { path: \"/v/b?variant=b&k=1\", upstream: v2 } } ] }");
+    struct lk_instance *in = lk_instance_or_report(
+        plugin, "{ uid: { from: arg, name: uid }, rules: [ { strategy: tail_digit, digits: [3], "
+                "to: { path: \"/v/b?variant=b&k=1\", upstream: v2 } } ] }");
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     struct lk_req *r = request(in, "GET", "/p/q?uid=13&variant=a", LINTEL_CONTINUE);
-    CU_ASSERT(str_eq(lk_req_path(r), "/v/b"));
-    CU_ASSERT(str_eq(lk_req_query(r), "variant=b&k=1&uid=13&variant=a"));
-    CU_ASSERT(str_eq(lk_upstream(r), "v2"));
+    CU_ASSERT(lk_str_eq(lk_req_path(r), "/v/b"));
+    CU_ASSERT(lk_str_eq(lk_req_query(r), "variant=b&k=1&uid=13&variant=a"));
+    CU_ASSERT(lk_str_eq(lk_upstream(r), "v2"));
     /* expose_group is off: no header either way */
     lk_req_set_response(r, 200, NULL);
     CU_ASSERT_EQUAL(lk_run(in, r, LINTEL_PHASE_RESPONSE_HEADERS), LINTEL_CONTINUE);
@@ -266,7 +235,8 @@ static void test_path_target_with_query(void)
 
 static void test_redirect(void)
 {
-    struct lk_instance *in = instance(
+    struct lk_instance *in = lk_instance_or_report(
+        plugin,
         "{ uid: { from: arg, name: uid }, expose_group: true, rules: [\n"
         "  { strategy: whitelist, uids: [a], to: { redirect: \"https://beta.example.com/\" } },\n"
         "  { strategy: whitelist, uids: [b], group: beta, to: { redirect: /beta, status: 307 } } "
@@ -274,15 +244,15 @@ static void test_redirect(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     struct lk_req *r = request(in, "GET", "/p?uid=a", LINTEL_RESPOND);
     CU_ASSERT_EQUAL(lk_resp_status(r), 302);
-    CU_ASSERT(str_eq(lk_resp_header(r, "Location"), "https://beta.example.com/"));
+    CU_ASSERT(lk_str_eq(lk_resp_header(r, "Location"), "https://beta.example.com/"));
     CU_ASSERT_EQUAL(lk_run(in, r, LINTEL_PHASE_RESPONSE_HEADERS), LINTEL_CONTINUE);
-    CU_ASSERT(str_eq(lk_resp_header(r, "X-AB-Group"), "0"));
+    CU_ASSERT(lk_str_eq(lk_resp_header(r, "X-AB-Group"), "0"));
     lk_req_free(r);
     r = request(in, "POST", "/p?uid=b", LINTEL_RESPOND);
     CU_ASSERT_EQUAL(lk_resp_status(r), 307);
-    CU_ASSERT(str_eq(lk_resp_header(r, "Location"), "/beta"));
+    CU_ASSERT(lk_str_eq(lk_resp_header(r, "Location"), "/beta"));
     CU_ASSERT_EQUAL(lk_run(in, r, LINTEL_PHASE_RESPONSE_HEADERS), LINTEL_CONTINUE);
-    CU_ASSERT(str_eq(lk_resp_header(r, "X-AB-Group"), "beta"));
+    CU_ASSERT(lk_str_eq(lk_resp_header(r, "X-AB-Group"), "beta"));
     CU_ASSERT_EQUAL(lk_resent(r), 0);
     lk_req_free(r);
     CU_ASSERT_EQUAL(lk_metric(in, "group:beta"), 1);
@@ -292,7 +262,7 @@ static void test_redirect(void)
 
 static void test_client_group_header_is_not_trusted(void)
 {
-    struct lk_instance *in = instance(EXAMPLE);
+    struct lk_instance *in = lk_instance_or_report(plugin, EXAMPLE);
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     struct lk_req *r = lk_req_new("GET", "/s?uid=alice");
     lk_req_set_header(r, "X-AB-Group", "white");
@@ -302,7 +272,7 @@ static void test_client_group_header_is_not_trusted(void)
     r = lk_req_new("GET", "/s?uid=7");
     lk_req_set_header(r, "X-AB-Group", "white");
     CU_ASSERT_EQUAL(lk_run(in, r, LINTEL_PHASE_REWRITE), LINTEL_CONTINUE);
-    CU_ASSERT(str_eq(lk_req_header(r, "X-AB-Group"), "1"));
+    CU_ASSERT(lk_str_eq(lk_req_header(r, "X-AB-Group"), "1"));
     lk_req_free(r);
     lk_instance_free(in);
 }
@@ -311,8 +281,9 @@ static void test_client_group_header_is_not_trusted(void)
 static void test_unknown_upstream_is_a_config_error(void)
 {
     lk_declare_upstream("main");
-    const char *err = config_error("{ uid: { from: arg, name: uid }, rules: [ { strategy: "
-                                   "tail_digit, digits: [1], to: { upstream: nope } } ] }");
+    const char *err =
+        lk_config_error(plugin, "{ uid: { from: arg, name: uid }, rules: [ { strategy: "
+                                "tail_digit, digits: [1], to: { upstream: nope } } ] }");
     CU_ASSERT_PTR_NOT_NULL(strstr(err, "rules[0].to.upstream: no upstream named \"nope\""));
 }
 
@@ -320,23 +291,23 @@ static void test_unknown_upstream_is_a_config_error(void)
 
 static void test_failed_branch_path_replayed_on_original(void)
 {
-    struct lk_instance *in = instance(EXAMPLE);
+    struct lk_instance *in = lk_instance_or_report(plugin, EXAMPLE);
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     struct lk_req *r = request(in, "GET", "/s/x?uid=7&q=1", LINTEL_CONTINUE);
-    CU_ASSERT(str_eq(lk_req_path(r), "/ab1"));
+    CU_ASSERT(lk_str_eq(lk_req_path(r), "/ab1"));
     lk_req_set_response(r, 503, "down");
     CU_ASSERT_EQUAL(lk_run(in, r, LINTEL_PHASE_RESPONSE_HEADERS), LINTEL_CONTINUE);
     CU_ASSERT_EQUAL(lk_resent(r), 1);
-    CU_ASSERT(str_eq(lk_req_path(r), "/s/x"));
-    CU_ASSERT(str_eq(lk_req_query(r), "uid=7&q=1"));
-    CU_ASSERT(str_eq(lk_upstream(r), "main"));
+    CU_ASSERT(lk_str_eq(lk_req_path(r), "/s/x"));
+    CU_ASSERT(lk_str_eq(lk_req_query(r), "uid=7&q=1"));
+    CU_ASSERT(lk_str_eq(lk_upstream(r), "main"));
     CU_ASSERT_PTR_NULL(lk_req_header(r, "X-AB-Group")); /* the original route is not the branch */
     /* The original route fails too: that answer stands (no second replay). */
     lk_req_set_response(r, 503, "also down");
     CU_ASSERT_EQUAL(lk_run(in, r, LINTEL_PHASE_RESPONSE_HEADERS), LINTEL_CONTINUE);
     CU_ASSERT_EQUAL(lk_resent(r), 1);
     CU_ASSERT_EQUAL(lk_resp_status(r), 503);
-    CU_ASSERT(str_eq(lk_resp_header(r, "X-AB-Group"), "1"));
+    CU_ASSERT(lk_str_eq(lk_resp_header(r, "X-AB-Group"), "1"));
     lk_req_free(r);
 
     /* A status not in on_error is the branch's answer. */
@@ -353,23 +324,23 @@ static void test_failed_branch_path_replayed_on_original(void)
 
 static void test_failed_branch_upstream_replayed_on_original(void)
 {
-    struct lk_instance *in = instance(EXAMPLE);
+    struct lk_instance *in = lk_instance_or_report(plugin, EXAMPLE);
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     static const enum lintel_upstream_failure failures[] = {
         LINTEL_UPSTREAM_CONNECT, LINTEL_UPSTREAM_TIMEOUT, LINTEL_UPSTREAM_NO_HEALTHY,
         LINTEL_UPSTREAM_ERROR};
     for (size_t i = 0; i < 4; i++) {
         struct lk_req *r = request(in, "HEAD", "/s?uid=8", LINTEL_CONTINUE);
-        CU_ASSERT(str_eq(lk_upstream(r), "v2"));
+        CU_ASSERT(lk_str_eq(lk_upstream(r), "v2"));
         lk_req_set_upstream_failure(r, failures[i]);
         CU_ASSERT_EQUAL(lk_run(in, r, LINTEL_PHASE_RESPONSE_HEADERS), LINTEL_CONTINUE);
         CU_ASSERT_EQUAL(lk_resent(r), 1);
-        CU_ASSERT(str_eq(lk_upstream(r), "main"));
-        CU_ASSERT(str_eq(lk_req_path(r), "/s"));
+        CU_ASSERT(lk_str_eq(lk_upstream(r), "main"));
+        CU_ASSERT(lk_str_eq(lk_req_path(r), "/s"));
         lk_req_set_response(r, 200, NULL);
         CU_ASSERT_EQUAL(lk_run(in, r, LINTEL_PHASE_RESPONSE_HEADERS), LINTEL_CONTINUE);
         CU_ASSERT_EQUAL(lk_resp_status(r), 200);
-        CU_ASSERT(str_eq(lk_resp_header(r, "X-AB-Group"), "2"));
+        CU_ASSERT(lk_str_eq(lk_resp_header(r, "X-AB-Group"), "2"));
         lk_req_free(r);
     }
     CU_ASSERT_EQUAL(lk_metric(in, "replayed"), 4);
@@ -380,9 +351,9 @@ static void test_failed_branch_upstream_replayed_on_original(void)
 /* An upstream failure is replayed even with on_error: [] (no status listed). */
 static void test_empty_on_error_still_replays_failures(void)
 {
-    struct lk_instance *in =
-        instance("{ uid: { from: arg, name: uid }, on_error: [], rules: [ { strategy: "
-                 "tail_digit, digits: [1], to: { path: /b } } ] }");
+    struct lk_instance *in = lk_instance_or_report(
+        plugin, "{ uid: { from: arg, name: uid }, on_error: [], rules: [ { strategy: "
+                "tail_digit, digits: [1], to: { path: /b } } ] }");
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     struct lk_req *r = request(in, "GET", "/a?uid=1", LINTEL_CONTINUE);
     lk_req_set_response(r, 500, NULL);
@@ -393,7 +364,7 @@ static void test_empty_on_error_still_replays_failures(void)
     lk_req_set_upstream_failure(r, LINTEL_UPSTREAM_CONNECT);
     CU_ASSERT_EQUAL(lk_run(in, r, LINTEL_PHASE_RESPONSE_HEADERS), LINTEL_CONTINUE);
     CU_ASSERT_EQUAL(lk_resent(r), 1);
-    CU_ASSERT(str_eq(lk_req_path(r), "/a"));
+    CU_ASSERT(lk_str_eq(lk_req_path(r), "/a"));
     lk_req_free(r);
     lk_instance_free(in);
 }
@@ -401,7 +372,8 @@ static void test_empty_on_error_still_replays_failures(void)
 /* Without on_error nothing is replayed. */
 static void test_no_on_error_no_replay(void)
 {
-    struct lk_instance *in = instance("{ uid: { from: arg, name: uid }, rules: [ { strategy: "
+    struct lk_instance *in =
+        lk_instance_or_report(plugin, "{ uid: { from: arg, name: uid }, rules: [ { strategy: "
                                       "tail_digit, digits: [1], to: { path: /b } } ] }");
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     struct lk_req *r = request(in, "GET", "/a?uid=1", LINTEL_CONTINUE);
@@ -415,7 +387,7 @@ static void test_no_on_error_no_replay(void)
 
 static void test_non_idempotent_not_replayed(void)
 {
-    struct lk_instance *in = instance(EXAMPLE);
+    struct lk_instance *in = lk_instance_or_report(plugin, EXAMPLE);
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     static const char *const methods[] = {"POST", "PATCH"};
     for (size_t i = 0; i < 2; i++) {
@@ -424,7 +396,7 @@ static void test_non_idempotent_not_replayed(void)
         CU_ASSERT_EQUAL(lk_run(in, r, LINTEL_PHASE_RESPONSE_HEADERS), LINTEL_CONTINUE);
         CU_ASSERT_EQUAL(lk_resent(r), 0);
         CU_ASSERT_EQUAL(lk_resp_status(r), 503);
-        CU_ASSERT(str_eq(lk_resp_header(r, "X-AB-Group"), "1"));
+        CU_ASSERT(lk_str_eq(lk_resp_header(r, "X-AB-Group"), "1"));
         lk_req_free(r);
     }
     CU_ASSERT_EQUAL(lk_metric(in, "replay_skipped"), 2);
@@ -436,7 +408,7 @@ static void test_non_idempotent_not_replayed(void)
  * replay would skip that plugin. */
 static void test_response_before_balance_not_replayed(void)
 {
-    struct lk_instance *in = instance(EXAMPLE);
+    struct lk_instance *in = lk_instance_or_report(plugin, EXAMPLE);
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     struct lk_req *r = lk_req_new("GET", "/s?uid=7");
     lk_req_set_upstream(r, "main");
@@ -471,12 +443,12 @@ static void test_bodies_kept_for_replay_up_to_the_cap(void)
 {
     char len[16];
     snprintf(len, sizeof(len), "%zu", sizeof(body) - 1);
-    struct lk_instance *in = instance(EXAMPLE);
+    struct lk_instance *in = lk_instance_or_report(plugin, EXAMPLE);
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     for (int arrived = 0; arrived < 2; arrived++) { /* body already in, or read while paused */
         struct lk_req *r = put(in, len, arrived);
         CU_ASSERT_EQUAL(lk_resent(r), 1);
-        CU_ASSERT(str_eq(lk_req_path(r), "/s"));
+        CU_ASSERT(lk_str_eq(lk_req_path(r), "/s"));
         lk_req_free(r);
     }
     struct lk_req *r = put(in, NULL, 1); /* chunked: length unknown, not kept */
@@ -486,7 +458,7 @@ static void test_bodies_kept_for_replay_up_to_the_cap(void)
     lk_instance_free(in);
 
     /* Over max_replay_body: the request goes on (no 413), without replay. */
-    in = instance(EXAMPLE "max_replay_body: 8\n");
+    in = lk_instance_or_report(plugin, EXAMPLE "max_replay_body: 8\n");
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     r = put(in, len, 1);
     CU_ASSERT_EQUAL(lk_resent(r), 0);
@@ -561,14 +533,14 @@ static void test_config_errors(void)
          "mode: unknown key"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        const char *got = config_error(cases[i].yaml);
+        const char *got = lk_config_error(plugin, cases[i].yaml);
         if (!strstr(got, cases[i].want)) {
             fprintf(stderr, "config %s\n  got \"%s\"\n  want \"%s\"\n", cases[i].yaml, got,
                     cases[i].want);
             CU_FAIL(cases[i].yaml);
         }
     }
-    CU_ASSERT(strstr(config_error(NULL), "required") != NULL);
+    CU_ASSERT(strstr(lk_config_error(plugin, NULL), "required") != NULL);
     CU_ASSERT_EQUAL(lk_violations(), 0);
 }
 

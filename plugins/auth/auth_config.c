@@ -9,6 +9,8 @@
 
 #include <openssl/crypto.h>
 
+#include <lintel/config.h>
+
 #include "auth-internal.h"
 
 #define PEM_FILE_MAX 65536
@@ -29,22 +31,6 @@ static int fail(struct build *b, const lintel_cfg *node, const char *msg)
 }
 
 /* ---- small readers ------------------------------------------------------------------------ */
-
-/* map must be a map holding only the given keys (NULL-terminated). */
-static int only_keys(struct build *b, const lintel_cfg *map, const char *const *keys)
-{
-    if (b->h->cfg_type(map) != LINTEL_CFG_MAP)
-        return fail(b, map, "must be a map");
-    for (size_t i = 0; i < b->h->cfg_len(map); i++) {
-        const char *k = b->h->cfg_key_at(map, i);
-        size_t j = 0;
-        while (keys[j] && strcmp(keys[j], k) != 0)
-            j++;
-        if (!keys[j])
-            return fail(b, b->h->cfg_at(map, i), "unknown key");
-    }
-    return 0;
-}
 
 static int read_string(struct build *b, const lintel_cfg *map, const char *key, const char **out)
 {
@@ -251,7 +237,7 @@ static int read_basic(struct build *b, uint32_t consumer, const lintel_cfg *m)
     static const char *const keys[] = {"user", "password_sha256", NULL};
     struct auth *a = b->a;
     const char *user = NULL;
-    if (only_keys(b, m, keys) < 0 || read_string(b, m, "user", &user) < 0)
+    if (lintel_cfg_require_map(b->h, m, keys, b->err) < 0 || read_string(b, m, "user", &user) < 0)
         return -1;
     if (!user)
         return fail(b, m, "user: required");
@@ -322,8 +308,8 @@ static int read_jwt(struct build *b, uint32_t consumer, const lintel_cfg *m)
                                        "public_key_file", "public_key", NULL};
     struct auth *a = b->a;
     const char *issuer = NULL, *alg_name = "HS256";
-    if (only_keys(b, m, keys) < 0 || read_string(b, m, "issuer", &issuer) < 0 ||
-        read_string(b, m, "algorithm", &alg_name) < 0)
+    if (lintel_cfg_require_map(b->h, m, keys, b->err) < 0 ||
+        read_string(b, m, "issuer", &issuer) < 0 || read_string(b, m, "algorithm", &alg_name) < 0)
         return -1;
     if (!issuer)
         return fail(b, m, "issuer: required");
@@ -446,7 +432,7 @@ static int method_options(struct build *b, const lintel_cfg *config, enum auth_m
         return 0;
     if (!uses(b->a, m))
         return fail(b, *out, "options for a method not in methods");
-    return only_keys(b, *out, keys);
+    return lintel_cfg_require_map(b->h, *out, keys, b->err);
 }
 
 static int external_identity(struct build *b, struct auth_external *e)
@@ -546,7 +532,8 @@ static int read_config(struct build *b, const lintel_cfg *config)
     const lintel_cfg *key, *jwt, *ext;
     const char *realm = "lintel", *anonymous = NULL;
     uint64_t leeway_ms = 0;
-    if (only_keys(b, config, top) < 0 || read_methods(b, b->h->cfg_get(config, "methods")) < 0 ||
+    if (lintel_cfg_require_map(b->h, config, top, b->err) < 0 ||
+        read_methods(b, b->h->cfg_get(config, "methods")) < 0 ||
         method_options(b, config, AUTH_KEY, key_keys, &key) < 0 ||
         method_options(b, config, AUTH_JWT, jwt_keys, &jwt) < 0 ||
         method_options(b, config, AUTH_EXTERNAL, ext_keys, &ext) < 0 ||

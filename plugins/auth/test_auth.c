@@ -54,7 +54,6 @@ static int set_consumers(void)
 
 static int suite_init(void)
 {
-    char err[512];
     if (!mkdtemp(dir))
         return -1;
     rsa = authtest_rsa_key();
@@ -66,9 +65,7 @@ static int suite_init(void)
     setenv("AUTH_TEST_BOB_KEY", "k-bob", 1);
     if (set_consumers() < 0)
         return -1;
-    plugin = lk_plugin_load(AUTH_SO, err, sizeof(err));
-    if (!plugin)
-        fprintf(stderr, "%s\n", err);
+    plugin = lk_plugin_load_or_report(AUTH_SO);
     return plugin ? 0 : -1;
 }
 
@@ -89,27 +86,6 @@ static void test_setup(void)
     lk_log_clear();
     lk_http_reset();
     lk_shared_reset();
-}
-
-static struct lk_instance *instance(const char *yaml)
-{
-    char err[512];
-    struct lk_instance *in = lk_instance_new(plugin, yaml, err, sizeof(err));
-    if (!in)
-        fprintf(stderr, "\n%s: %s\n", yaml, err);
-    return in;
-}
-
-/* The error creating an instance from yaml ("(created)" when it was created). */
-static const char *config_error(const char *yaml)
-{
-    static char err[512];
-    struct lk_instance *in = lk_instance_new(plugin, yaml, err, sizeof(err));
-    if (in) {
-        lk_instance_free(in);
-        return "(created)";
-    }
-    return err;
 }
 
 /* A GET of target with up to three "Name: value" headers (NULL-terminated). */
@@ -163,45 +139,53 @@ static void assert_allowed(struct lk_instance *in, struct lk_req *r, const char 
 
 static void test_config_errors(void)
 {
-    CU_ASSERT_STRING_EQUAL(config_error(NULL), "1:1: required (methods)");
-    CU_ASSERT_STRING_EQUAL(config_error("[key]"), "1:1: must be a map");
-    CU_ASSERT_STRING_EQUAL(config_error("{ hide_credentials: true }"), "1:1: methods: required");
-    CU_ASSERT_STRING_EQUAL(config_error("{ methods: [] }"), "1:12: methods: must not be empty");
-    CU_ASSERT_STRING_EQUAL(config_error("{ methods: key }"), "1:12: methods: must be a list");
-    CU_ASSERT_STRING_EQUAL(config_error("{ methods: [key, oauth] }"),
+    CU_ASSERT_STRING_EQUAL(lk_config_error(plugin, NULL), "1:1: required (methods)");
+    CU_ASSERT_STRING_EQUAL(lk_config_error(plugin, "[key]"), "1:1: must be a map");
+    CU_ASSERT_STRING_EQUAL(lk_config_error(plugin, "{ hide_credentials: true }"),
+                           "1:1: methods: required");
+    CU_ASSERT_STRING_EQUAL(lk_config_error(plugin, "{ methods: [] }"),
+                           "1:12: methods: must not be empty");
+    CU_ASSERT_STRING_EQUAL(lk_config_error(plugin, "{ methods: key }"),
+                           "1:12: methods: must be a list");
+    CU_ASSERT_STRING_EQUAL(lk_config_error(plugin, "{ methods: [key, oauth] }"),
                            "1:18: methods[1]: must be key, basic, jwt or external");
-    CU_ASSERT_STRING_EQUAL(config_error("{ methods: [key, key] }"),
+    CU_ASSERT_STRING_EQUAL(lk_config_error(plugin, "{ methods: [key, key] }"),
                            "1:18: methods[1]: listed twice");
-    CU_ASSERT_STRING_EQUAL(config_error("{ methods: [key], hide_credential: true }"),
+    CU_ASSERT_STRING_EQUAL(lk_config_error(plugin, "{ methods: [key], hide_credential: true }"),
                            "1:36: hide_credential: unknown key");
-    CU_ASSERT_STRING_EQUAL(config_error("{ methods: [key], jwt: { leeway: 5s } }"),
+    CU_ASSERT_STRING_EQUAL(lk_config_error(plugin, "{ methods: [key], jwt: { leeway: 5s } }"),
                            "1:24: jwt: options for a method not in methods");
-    CU_ASSERT_STRING_EQUAL(config_error("{ methods: [key], key: { header: [a] } }"),
+    CU_ASSERT_STRING_EQUAL(lk_config_error(plugin, "{ methods: [key], key: { header: [a] } }"),
                            "1:34: key.header: unknown key");
-    CU_ASSERT_STRING_EQUAL(config_error("{ methods: [key], key: { headers: [\"a b\"] } }"),
-                           "1:36: key.headers[0]: must be a header name");
-    CU_ASSERT_STRING_EQUAL(config_error("{ methods: [key], key: { query: [\"a=b\"] } }"),
+    CU_ASSERT_STRING_EQUAL(
+        lk_config_error(plugin, "{ methods: [key], key: { headers: [\"a b\"] } }"),
+        "1:36: key.headers[0]: must be a header name");
+    CU_ASSERT_STRING_EQUAL(lk_config_error(plugin, "{ methods: [key], key: { query: [\"a=b\"] } }"),
                            "1:34: key.query[0]: must be a query or cookie name");
-    CU_ASSERT_STRING_EQUAL(config_error("{ methods: [jwt], jwt: { leeway: soon } }"),
+    CU_ASSERT_STRING_EQUAL(lk_config_error(plugin, "{ methods: [jwt], jwt: { leeway: soon } }"),
                            "1:34: jwt.leeway: must be a duration");
-    CU_ASSERT_STRING_EQUAL(config_error("{ methods: [key], anonymous: nobody }"),
+    CU_ASSERT_STRING_EQUAL(lk_config_error(plugin, "{ methods: [key], anonymous: nobody }"),
                            "1:30: anonymous: not a declared consumer");
-    CU_ASSERT_STRING_EQUAL(config_error("{ methods: [basic], realm: 'a\"b' }"),
+    CU_ASSERT_STRING_EQUAL(lk_config_error(plugin, "{ methods: [basic], realm: 'a\"b' }"),
                            "1:28: realm: must not contain quotes, backslashes or control "
                            "characters");
-    CU_ASSERT_STRING_EQUAL(config_error("{ methods: [key], hide_credentials: maybe }"),
+    CU_ASSERT_STRING_EQUAL(lk_config_error(plugin, "{ methods: [key], hide_credentials: maybe }"),
                            "1:37: hide_credentials: must be true or false");
-    CU_ASSERT_STRING_EQUAL(config_error("{ methods: [external] }"),
+    CU_ASSERT_STRING_EQUAL(lk_config_error(plugin, "{ methods: [external] }"),
                            "1:1: external: required (url)");
-    CU_ASSERT_STRING_EQUAL(config_error("{ methods: [external], external: { timeout: 1s } }"),
-                           "1:34: external: url: required");
-    CU_ASSERT_STRING_EQUAL(config_error("{ methods: [external], external: { url: ftp://x } }"),
-                           "1:41: external.url: must be an http:// or https:// URL");
     CU_ASSERT_STRING_EQUAL(
-        config_error("{ methods: [external], external: { url: 'http://a', timeout: 0s } }"),
+        lk_config_error(plugin, "{ methods: [external], external: { timeout: 1s } }"),
+        "1:34: external: url: required");
+    CU_ASSERT_STRING_EQUAL(
+        lk_config_error(plugin, "{ methods: [external], external: { url: ftp://x } }"),
+        "1:41: external.url: must be an http:// or https:// URL");
+    CU_ASSERT_STRING_EQUAL(
+        lk_config_error(plugin,
+                        "{ methods: [external], external: { url: 'http://a', timeout: 0s } }"),
         "1:62: external.timeout: must be positive");
     CU_ASSERT_STRING_EQUAL(
-        config_error("{ methods: [external], external: { url: 'http://a', method: 'G T' } }"),
+        lk_config_error(plugin,
+                        "{ methods: [external], external: { url: 'http://a', method: 'G T' } }"),
         "1:61: external.method: must be an HTTP method");
     CU_ASSERT_EQUAL(lk_violations(), 0);
 }
@@ -253,7 +237,7 @@ static void test_credential_errors(void)
         CU_ASSERT_EQUAL_FATAL(lk_set_consumers(cases[i].consumers, err, sizeof(err)), 0);
         char cfg[64];
         snprintf(cfg, sizeof(cfg), "{ methods: %s }", cases[i].methods);
-        const char *got = config_error(cfg);
+        const char *got = lk_config_error(plugin, cfg);
         CU_ASSERT_STRING_EQUAL(got, cases[i].error);
         if (strcmp(got, cases[i].error) != 0)
             fprintf(stderr, "\ncase %zu: %s\n", i, got);
@@ -265,11 +249,11 @@ static void test_credential_errors(void)
              "\"%s\" } ] } }]",
              rsa_path);
     CU_ASSERT_EQUAL_FATAL(lk_set_consumers(consumers, err, sizeof(err)), 0);
-    CU_ASSERT_PTR_NOT_NULL(strstr(config_error("{ methods: [jwt] }"),
+    CU_ASSERT_PTR_NOT_NULL(strstr(lk_config_error(plugin, "{ methods: [jwt] }"),
                                   "public_key_file: ES256 needs an EC P-256 public key"));
     /* Credentials of methods not listed are not read (they may belong to another route). */
     CU_ASSERT_EQUAL_FATAL(lk_set_consumers(cases[0].consumers, err, sizeof(err)), 0);
-    CU_ASSERT_STRING_EQUAL(config_error("{ methods: [jwt] }"), "(created)");
+    CU_ASSERT_STRING_EQUAL(lk_config_error(plugin, "{ methods: [jwt] }"), "(created)");
     CU_ASSERT_EQUAL(set_consumers(), 0);
     CU_ASSERT_EQUAL(lk_violations(), 0);
 }
@@ -278,7 +262,7 @@ static void test_credential_errors(void)
 
 static void test_key(void)
 {
-    struct lk_instance *in = instance("{ methods: [key] }");
+    struct lk_instance *in = lk_instance_or_report(plugin, "{ methods: [key] }");
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     /* The client's own consumer headers never reach the upstream. */
     struct lk_req *r = request("/x", "apikey: k-alice-1", "X-Consumer-Username: root",
@@ -318,7 +302,8 @@ static void test_key(void)
 
 static void test_key_names_and_hiding(void)
 {
-    struct lk_instance *in = instance("{ methods: [key], hide_credentials: true, realm: api,\n"
+    struct lk_instance *in =
+        lk_instance_or_report(plugin, "{ methods: [key], hide_credentials: true, realm: api,\n"
                                       "  key: { headers: [X-API-Key, X-Key], query: [key] } }");
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     struct lk_req *r = request("/x?key=k-bob", "X-Key: k-alice-1", NULL, NULL);
@@ -349,7 +334,8 @@ static void test_key_names_and_hiding(void)
 
 static void test_basic(void)
 {
-    struct lk_instance *in = instance("{ methods: [basic], hide_credentials: true }");
+    struct lk_instance *in =
+        lk_instance_or_report(plugin, "{ methods: [basic], hide_credentials: true }");
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     /* alice:alice-pw */
     struct lk_req *r = request("/x", "Authorization: Basic YWxpY2U6YWxpY2UtcHc=", NULL, NULL);
@@ -392,7 +378,7 @@ static struct lk_req *bearer(const char *target, char *token)
 
 static void test_jwt(void)
 {
-    struct lk_instance *in = instance("{ methods: [jwt] }");
+    struct lk_instance *in = lk_instance_or_report(plugin, "{ methods: [jwt] }");
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     struct lk_req *r = bearer("/x", authtest_token("HS256", ALICE_HS, NULL, "alice-app", 60, 0));
     assert_allowed(in, r, "alice", "1001");
@@ -455,7 +441,8 @@ static void test_jwt(void)
 
 static void test_jwt_leeway(void)
 {
-    struct lk_instance *in = instance("{ methods: [jwt], jwt: { leeway: 1m } }");
+    struct lk_instance *in =
+        lk_instance_or_report(plugin, "{ methods: [jwt], jwt: { leeway: 1m } }");
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     struct lk_req *r = bearer("/x", authtest_token("HS256", ALICE_HS, NULL, "alice-app", -30, 0));
     assert_allowed(in, r, "alice", "1001");
@@ -475,9 +462,9 @@ static void test_jwt_leeway(void)
 
 static void test_jwt_sources_and_hiding(void)
 {
-    struct lk_instance *in =
-        instance("{ methods: [jwt], hide_credentials: true,\n"
-                 "  jwt: { headers: [X-Token], query: [jwt], cookies: [tok] } }");
+    struct lk_instance *in = lk_instance_or_report(
+        plugin, "{ methods: [jwt], hide_credentials: true,\n"
+                "  jwt: { headers: [X-Token], query: [jwt], cookies: [tok] } }");
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     char *t = authtest_token("HS256", ALICE_HS, NULL, "alice-app", 60, 0);
     char target[2048], h[2048];
@@ -518,7 +505,7 @@ static void test_jwt_sources_and_hiding(void)
 
 static void test_anonymous(void)
 {
-    struct lk_instance *in = instance("{ methods: [key], anonymous: guest }");
+    struct lk_instance *in = lk_instance_or_report(plugin, "{ methods: [key], anonymous: guest }");
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     struct lk_req *r = request("/x", "X-Consumer-Username: alice", NULL, NULL);
     assert_allowed(in, r, "guest", "0");
@@ -539,7 +526,7 @@ static void test_anonymous(void)
 
 static void test_several_methods(void)
 {
-    struct lk_instance *in = instance("{ methods: [basic, jwt, key] }");
+    struct lk_instance *in = lk_instance_or_report(plugin, "{ methods: [basic, jwt, key] }");
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     char *t = authtest_token("HS256", ALICE_HS, NULL, "alice-app", 60, 0);
     char h[2048];
@@ -599,7 +586,7 @@ static enum lintel_result run_paused(struct lk_instance *in, struct lk_req *r, u
 
 static void test_external_allow_and_cache(void)
 {
-    struct lk_instance *in = instance(ext_config);
+    struct lk_instance *in = lk_instance_or_report(plugin, ext_config);
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     lk_http_respond(SVC, 204, NULL, 20);
     lk_http_respond_header(SVC, "X-User", "u-7");
@@ -662,7 +649,7 @@ static void test_external_allow_and_cache(void)
 
 static void test_external_denial_passes_through(void)
 {
-    struct lk_instance *in = instance(ext_config);
+    struct lk_instance *in = lk_instance_or_report(plugin, ext_config);
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     lk_http_respond(SVC, 403, "{\"message\":\"scope missing\"}", 5);
     lk_http_respond_header(SVC, "Content-Type", "application/problem+json");
@@ -696,7 +683,7 @@ static void test_external_denial_passes_through(void)
 
 static void test_external_down(void)
 {
-    struct lk_instance *in = instance(ext_config);
+    struct lk_instance *in = lk_instance_or_report(plugin, ext_config);
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     static const struct {
         int status;
@@ -715,7 +702,8 @@ static void test_external_down(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(lk_log_lines(), "warn [auth/auth] external auth " SVC));
     lk_instance_free(in);
 
-    in = instance("{ methods: [external], external: { url: '" SVC "', allow_degradation: true } }");
+    in = lk_instance_or_report(plugin, "{ methods: [external], external: { url: '" SVC
+                                       "', allow_degradation: true } }");
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     lk_http_respond(SVC, 0, NULL, 0);
     struct lk_req *r = request("/x", "Authorization: Bearer opaque-1", "X-Consumer-Id: 1", NULL);
@@ -731,7 +719,8 @@ static void test_external_down(void)
 
 static void test_external_with_other_methods(void)
 {
-    struct lk_instance *in = instance("{ methods: [external, key], hide_credentials: true,\n"
+    struct lk_instance *in =
+        lk_instance_or_report(plugin, "{ methods: [external, key], hide_credentials: true,\n"
                                       "  external: { url: '" SVC "' } }");
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     lk_http_respond(SVC, 401, "who are you", 5);
@@ -758,7 +747,8 @@ static void test_external_with_other_methods(void)
     lk_instance_free(in);
 
     /* a good key first: no call at all; the service down and anonymous: still 503 */
-    in = instance("{ methods: [key, external], anonymous: guest, external: { url: '" SVC "' } }");
+    in = lk_instance_or_report(
+        plugin, "{ methods: [key, external], anonymous: guest, external: { url: '" SVC "' } }");
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     lk_http_reset();
     r = request("/x", "apikey: k-bob", NULL, NULL);
@@ -783,9 +773,9 @@ static void test_external_with_other_methods(void)
  * one service must never answer for another. */
 static void test_external_cache_per_service(void)
 {
-    struct lk_instance *a = instance(ext_config);
-    struct lk_instance *b = instance(
-        "{ methods: [external], external: { url: 'http://other.test/', cache_ttl: 30s } }");
+    struct lk_instance *a = lk_instance_or_report(plugin, ext_config);
+    struct lk_instance *b = lk_instance_or_report(
+        plugin, "{ methods: [external], external: { url: 'http://other.test/', cache_ttl: 30s } }");
     CU_ASSERT_PTR_NOT_NULL_FATAL(a);
     CU_ASSERT_PTR_NOT_NULL_FATAL(b);
     lk_http_respond(SVC, 200, NULL, 1);
@@ -805,7 +795,7 @@ static void test_external_cache_per_service(void)
 /* The client goes away while the call is out: the callback never runs, nothing leaks. */
 static void test_external_client_gone(void)
 {
-    struct lk_instance *in = instance(ext_config);
+    struct lk_instance *in = lk_instance_or_report(plugin, ext_config);
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     lk_http_respond(SVC, 200, NULL, 50);
     struct lk_req *r = request("/x", "Authorization: Bearer opaque-1", NULL, NULL);

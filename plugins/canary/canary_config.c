@@ -3,6 +3,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <lintel/config.h>
+
 #include "canary-internal.h"
 
 /* A ramp longer than a year is a mistake, and the bound keeps elapsed * steps in 64 bits. */
@@ -27,22 +29,6 @@ static int fail(const struct reader *rd, const lintel_cfg *node, const char *msg
 {
     rd->h->cfg_error(rd->err, node, "%s", msg);
     return -1;
-}
-
-/* 0 when node is a map whose keys are all in allowed; -1 after reporting. */
-static int check_map(const struct reader *rd, const lintel_cfg *node, const char *const *allowed)
-{
-    if (rd->h->cfg_type(node) != LINTEL_CFG_MAP)
-        return fail(rd, node, "must be a map");
-    for (size_t i = 0; i < rd->h->cfg_len(node); i++) {
-        const char *key = rd->h->cfg_key_at(node, i);
-        size_t k = 0;
-        while (allowed[k] && strcmp(allowed[k], key) != 0)
-            k++;
-        if (!allowed[k])
-            return fail(rd, rd->h->cfg_at(node, i), "unknown key");
-    }
-    return 0;
 }
 
 /* RFC 9110 tchar: what header names are made of (also accepted for cookie names). */
@@ -205,7 +191,7 @@ static int read_ramp(const struct reader *rd, struct canary *c, const lintel_cfg
 {
     const struct lintel_host_api *h = rd->h;
     const lintel_cfg *node;
-    if (check_map(rd, ramp, ramp_keys) < 0)
+    if (lintel_cfg_require_map(rd->h, ramp, ramp_keys, rd->err) < 0)
         return -1;
     static const char *const required[] = {"from", "to", "start", "duration"};
     for (size_t i = 0; i < sizeof(required) / sizeof(required[0]); i++)
@@ -251,7 +237,7 @@ static int read_key(const struct reader *rd, struct canary *c, const lintel_cfg 
                    {"header", CANARY_KEY_HEADER},
                    {"cookie", CANARY_KEY_COOKIE}};
     const struct lintel_host_api *h = rd->h;
-    if (check_map(rd, key, key_keys) < 0)
+    if (lintel_cfg_require_map(rd->h, key, key_keys, rd->err) < 0)
         return -1;
     const lintel_cfg *from = h->cfg_get(key, "from"), *name = h->cfg_get(key, "name");
     if (!from)
@@ -280,7 +266,7 @@ static int read_key(const struct reader *rd, struct canary *c, const lintel_cfg 
 static int read_override(const struct reader *rd, struct canary *c, const lintel_cfg *ov)
 {
     const lintel_cfg *node;
-    if (check_map(rd, ov, override_keys) < 0)
+    if (lintel_cfg_require_map(rd->h, ov, override_keys, rd->err) < 0)
         return -1;
     if ((node = rd->h->cfg_get(ov, "header")) &&
         !(c->override_header = read_token(rd, node, "a header name")))
@@ -322,7 +308,7 @@ static int read_mark(const struct reader *rd, struct canary *c, const lintel_cfg
             c->mark_header = c->mark_value = NULL;
         goto done;
     }
-    if (check_map(rd, mark, mark_keys) < 0)
+    if (lintel_cfg_require_map(rd->h, mark, mark_keys, rd->err) < 0)
         return -1;
     if ((node = h->cfg_get(mark, "header")) &&
         !(c->mark_header = read_token(rd, node, "a header name")))
@@ -344,7 +330,7 @@ int canary_config_parse(struct canary *c, const lintel_cfg *config, lintel_cfg_e
     const lintel_cfg *node, *ramp;
     if (!config)
         return fail(&rd, config, "required");
-    if (check_map(&rd, config, top_keys) < 0)
+    if (lintel_cfg_require_map(rd.h, config, top_keys, rd.err) < 0)
         return -1;
 
     if (!(node = h->cfg_get(config, "upstream")))

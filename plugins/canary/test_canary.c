@@ -55,10 +55,7 @@ static const struct lintel_plugin setter_desc = {
 
 static int suite_init(void)
 {
-    char err[256];
-    plugin = lk_plugin_load(CANARY_SO, err, sizeof(err));
-    if (!plugin)
-        fprintf(stderr, "%s\n", err);
+    plugin = lk_plugin_load_or_report(CANARY_SO);
     lk_declare_upstream(STABLE);
     lk_declare_upstream(CANARY);
     return plugin ? 0 : -1;
@@ -68,27 +65,6 @@ static int suite_clean(void)
 {
     lk_plugin_free(plugin);
     return 0;
-}
-
-static struct lk_instance *instance(const char *yaml)
-{
-    char err[256];
-    struct lk_instance *in = lk_instance_new(plugin, yaml, err, sizeof(err));
-    if (!in)
-        fprintf(stderr, "config %s: %s\n", yaml, err);
-    return in;
-}
-
-/* Creates an instance that must fail and returns the error text. */
-static const char *config_error(const char *yaml)
-{
-    static char err[256];
-    struct lk_instance *in = lk_instance_new(plugin, yaml, err, sizeof(err));
-    if (in) {
-        lk_instance_free(in);
-        return "(created)";
-    }
-    return err;
 }
 
 /* A request on a route whose upstream is STABLE. */
@@ -180,7 +156,7 @@ static void test_split_within_one_percent(void)
         snprintf(yaml, sizeof(yaml),
                  "{ upstream: " CANARY ", percent: %s, key: { from: arg, name: uid } }",
                  cases[i].percent);
-        struct lk_instance *in = instance(yaml);
+        struct lk_instance *in = lk_instance_or_report(plugin, yaml);
         CU_ASSERT_FATAL(in != NULL);
         int n = canary_users(in);
         if (cases[i].bp == 0 || cases[i].bp == 10000) {
@@ -196,7 +172,7 @@ static void test_split_within_one_percent(void)
 static void test_sticky_across_requests_and_instances(void)
 {
     const char *yaml = "{ upstream: " CANARY ", percent: 10, key: { from: arg, name: uid } }";
-    struct lk_instance *in = instance(yaml);
+    struct lk_instance *in = lk_instance_or_report(plugin, yaml);
     CU_ASSERT_FATAL(in != NULL);
     int first[500], canaries = 0;
     for (int u = 0; u < 500; u++) {
@@ -212,7 +188,7 @@ static void test_sticky_across_requests_and_instances(void)
     lk_instance_free(in);
 
     /* A new instance (a restart, a reload) puts every user where the old one did. */
-    in = instance(yaml);
+    in = lk_instance_or_report(plugin, yaml);
     CU_ASSERT_FATAL(in != NULL);
     int same = 1;
     for (int u = 0; u < 500; u++)
@@ -224,10 +200,10 @@ static void test_sticky_across_requests_and_instances(void)
 
 static void test_raising_moves_only_stable_users(void)
 {
-    struct lk_instance *ten =
-        instance("{ upstream: " CANARY ", percent: 10, key: { from: arg, name: uid } }");
-    struct lk_instance *thirty =
-        instance("{ upstream: " CANARY ", percent: 30, key: { from: arg, name: uid } }");
+    struct lk_instance *ten = lk_instance_or_report(
+        plugin, "{ upstream: " CANARY ", percent: 10, key: { from: arg, name: uid } }");
+    struct lk_instance *thirty = lk_instance_or_report(
+        plugin, "{ upstream: " CANARY ", percent: 30, key: { from: arg, name: uid } }");
     CU_ASSERT_FATAL(ten && thirty);
     int before = 0, after = 0, went_back = 0;
     for (int u = 0; u < USERS; u++) {
@@ -251,9 +227,9 @@ static void test_raising_moves_only_stable_users(void)
 
 static void test_ramp_steps_on_the_clock(void)
 {
-    struct lk_instance *in =
-        instance("{ upstream: " CANARY ", key: { from: arg, name: uid }, ramp: { from: 1, to: "
-                 "100, start: \"2026-12-01T10:00:00Z\", duration: 2h, steps: 20 } }");
+    struct lk_instance *in = lk_instance_or_report(
+        plugin, "{ upstream: " CANARY ", key: { from: arg, name: uid }, ramp: { from: 1, to: "
+                "100, start: \"2026-12-01T10:00:00Z\", duration: 2h, steps: 20 } }");
     CU_ASSERT_FATAL(in != NULL);
     /* Every 6 minutes the share rises by 99 / 20 = 4.95 %: 1, 5.95, 10.9, ... 95.05, 100. */
     static const struct {
@@ -311,7 +287,7 @@ static void test_ramp_offsets_and_smooth(void)
                  "{ upstream: " CANARY ", ramp: { from: 0, to: 100, start: \"%s\", duration: "
                  "100m } }",
                  starts[i]);
-        struct lk_instance *in = instance(yaml);
+        struct lk_instance *in = lk_instance_or_report(plugin, yaml);
         CU_ASSERT_FATAL(in != NULL);
         uint64_t t0 = T0 + (i == 3 ? 999 : 0);
         clock_at(t0 - 1000);
@@ -330,7 +306,8 @@ static void test_ramp_offsets_and_smooth(void)
     }
 
     /* A ramp down (a planned wind-down): from 50 to 10 in 4 steps over 40 minutes. */
-    struct lk_instance *in = instance("{ upstream: " CANARY ", ramp: { from: 50, to: 10, start: "
+    struct lk_instance *in =
+        lk_instance_or_report(plugin, "{ upstream: " CANARY ", ramp: { from: 50, to: 10, start: "
                                       "\"2026-12-01T10:00:00Z\", duration: 40m, steps: 4 } }");
     CU_ASSERT_FATAL(in != NULL);
     static const int levels[] = {5000, 4000, 3000, 2000, 1000};
@@ -344,7 +321,8 @@ static void test_ramp_offsets_and_smooth(void)
 
 static void test_fixed_percent_gauge(void)
 {
-    struct lk_instance *in = instance("{ upstream: " CANARY ", percent: 12.5 }");
+    struct lk_instance *in =
+        lk_instance_or_report(plugin, "{ upstream: " CANARY ", percent: 12.5 }");
     CU_ASSERT_FATAL(in != NULL);
     CU_ASSERT_EQUAL(lk_gauge(in, "percent"), 12); /* set by worker_init, before any request */
     CU_ASSERT_EQUAL(lk_gauge(in, "percent_bp"), 1250);
@@ -376,9 +354,9 @@ static void test_override_both_ways(void)
                      "override: { header: X-Canary-Force, cookie: canary } }";
     char yaml[256];
     snprintf(yaml, sizeof(yaml), "{ upstream: " CANARY ", percent: 0%s", ov);
-    struct lk_instance *none = instance(yaml);
+    struct lk_instance *none = lk_instance_or_report(plugin, yaml);
     snprintf(yaml, sizeof(yaml), "{ upstream: " CANARY ", percent: 100%s", ov);
-    struct lk_instance *all = instance(yaml);
+    struct lk_instance *all = lk_instance_or_report(plugin, yaml);
     CU_ASSERT_FATAL(none && all);
 
     CU_ASSERT_EQUAL(forced(none, NULL, NULL), 0);
@@ -411,9 +389,11 @@ static void test_override_both_ways(void)
 
 static void test_fallback_when_canary_unhealthy(void)
 {
-    struct lk_instance *fb = instance("{ upstream: " CANARY ", percent: 100, upstream_fallback: "
+    struct lk_instance *fb =
+        lk_instance_or_report(plugin, "{ upstream: " CANARY ", percent: 100, upstream_fallback: "
                                       "true, override: { header: X-Canary-Force } }");
-    struct lk_instance *plain = instance("{ upstream: " CANARY ", percent: 100 }");
+    struct lk_instance *plain =
+        lk_instance_or_report(plugin, "{ upstream: " CANARY ", percent: 100 }");
     CU_ASSERT_FATAL(fb && plain);
 
     CU_ASSERT_EQUAL(user_side(fb, "a"), 1);
@@ -442,15 +422,16 @@ static void test_fallback_when_canary_unhealthy(void)
  * users sent as ?uid= go (the bucket depends on the key's value only). */
 static void test_key_sources(void)
 {
-    struct lk_instance *by_arg =
-        instance("{ upstream: " CANARY ", percent: 50, key: { from: arg, name: uid } }");
-    struct lk_instance *by_header =
-        instance("{ upstream: " CANARY ", percent: 50, key: { from: header, name: X-User } }");
-    struct lk_instance *by_cookie =
-        instance("{ upstream: " CANARY ", percent: 50, key: { from: cookie, name: sid } }");
-    struct lk_instance *by_consumer =
-        instance("{ upstream: " CANARY ", percent: 50, key: { from: consumer } }");
-    struct lk_instance *by_ip = instance("{ upstream: " CANARY ", percent: 50 }");
+    struct lk_instance *by_arg = lk_instance_or_report(
+        plugin, "{ upstream: " CANARY ", percent: 50, key: { from: arg, name: uid } }");
+    struct lk_instance *by_header = lk_instance_or_report(
+        plugin, "{ upstream: " CANARY ", percent: 50, key: { from: header, name: X-User } }");
+    struct lk_instance *by_cookie = lk_instance_or_report(
+        plugin, "{ upstream: " CANARY ", percent: 50, key: { from: cookie, name: sid } }");
+    struct lk_instance *by_consumer = lk_instance_or_report(
+        plugin, "{ upstream: " CANARY ", percent: 50, key: { from: consumer } }");
+    struct lk_instance *by_ip =
+        lk_instance_or_report(plugin, "{ upstream: " CANARY ", percent: 50 }");
     char err[256];
     struct lk_plugin *setter = lk_plugin_from_descriptor(&setter_desc, err, sizeof(err));
     struct lk_instance *set_consumer =
@@ -521,9 +502,10 @@ static void test_key_sources(void)
 /* A seed picks another set of users for the same percentage. */
 static void test_seed(void)
 {
-    struct lk_instance *plain =
-        instance("{ upstream: " CANARY ", percent: 20, key: { from: arg, name: uid } }");
-    struct lk_instance *seeded = instance(
+    struct lk_instance *plain = lk_instance_or_report(
+        plugin, "{ upstream: " CANARY ", percent: 20, key: { from: arg, name: uid } }");
+    struct lk_instance *seeded = lk_instance_or_report(
+        plugin,
         "{ upstream: " CANARY ", percent: 20, key: { from: arg, name: uid }, seed: checkout-v2 }");
     CU_ASSERT_FATAL(plain && seeded);
     int a = 0, b = 0, both = 0;
@@ -546,10 +528,13 @@ static void test_seed(void)
 
 static void test_mark(void)
 {
-    struct lk_instance *deflt = instance("{ upstream: " CANARY ", percent: 0 }");
-    struct lk_instance *custom = instance("{ upstream: " CANARY ", percent: 100, mark: { header: "
-                                          "X-Release, value: \"canary v2\" } }");
-    struct lk_instance *off = instance("{ upstream: " CANARY ", percent: 100, mark: false }");
+    struct lk_instance *deflt =
+        lk_instance_or_report(plugin, "{ upstream: " CANARY ", percent: 0 }");
+    struct lk_instance *custom =
+        lk_instance_or_report(plugin, "{ upstream: " CANARY ", percent: 100, mark: { header: "
+                                      "X-Release, value: \"canary v2\" } }");
+    struct lk_instance *off =
+        lk_instance_or_report(plugin, "{ upstream: " CANARY ", percent: 100, mark: false }");
     CU_ASSERT_FATAL(deflt && custom && off);
 
     /* A client cannot pass as canary traffic to stable. */
@@ -654,7 +639,7 @@ static void test_config_errors(void)
     };
     lk_declare_upstream("c"); /* "nowhere" stays undeclared */
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        const char *got = config_error(cases[i].yaml);
+        const char *got = lk_config_error(plugin, cases[i].yaml);
         if (strcmp(got, cases[i].want) != 0)
             fprintf(stderr, "\n%s\n  got:  %s\n  want: %s\n",
                     cases[i].yaml ? cases[i].yaml : "(none)", got, cases[i].want);

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <lintel/config.h>
+
 #include "cors-internal.h"
 
 #define REGEX_FLAGS (REG_EXTENDED | REG_NOSUB)
@@ -244,32 +246,12 @@ static int read_max_age(struct cors *c, const lintel_cfg *config, lintel_cfg_err
     return 0;
 }
 
-static int check_keys(struct cors *c, const lintel_cfg *config, lintel_cfg_error *err)
-{
-    const struct lintel_host_api *h = c->host;
-    for (size_t i = 0; i < h->cfg_len(config); i++) {
-        const char *key = h->cfg_key_at(config, i);
-        size_t k = 0;
-        while (known_keys[k] && strcmp(known_keys[k], key) != 0)
-            k++;
-        if (!known_keys[k]) {
-            h->cfg_error(err, h->cfg_at(config, i), "unknown key");
-            return -1;
-        }
-    }
-    return 0;
-}
-
 int cors_config_parse(struct cors *c, const lintel_cfg *config, lintel_cfg_error *err)
 {
     const struct lintel_host_api *h = c->host;
     const lintel_cfg *node;
-    if (h->cfg_type(config) != LINTEL_CFG_MAP) {
-        h->cfg_error(err, config, config ? "must be a map" : "required");
+    if (lintel_cfg_require_config(h, config, known_keys, err) < 0)
         return -1;
-    }
-    if (check_keys(c, config, err) < 0)
-        goto fail;
     /* credentials first: it decides what "*" means in the other keys. */
     if (read_bool(c, config, "credentials", &c->credentials, err) < 0 ||
         read_bool(c, config, "preflight_continue", &c->preflight_continue, err) < 0 ||

@@ -12,10 +12,7 @@ static struct lk_plugin *plugin;
 
 static int suite_init(void)
 {
-    char err[256];
-    plugin = lk_plugin_load(CORS_SO, err, sizeof(err));
-    if (!plugin)
-        fprintf(stderr, "%s\n", err);
+    plugin = lk_plugin_load_or_report(CORS_SO);
     return plugin ? 0 : -1;
 }
 
@@ -23,27 +20,6 @@ static int suite_clean(void)
 {
     lk_plugin_free(plugin);
     return 0;
-}
-
-static struct lk_instance *instance(const char *yaml)
-{
-    char err[256];
-    struct lk_instance *in = lk_instance_new(plugin, yaml, err, sizeof(err));
-    if (!in)
-        fprintf(stderr, "config %s: %s\n", yaml, err);
-    return in;
-}
-
-/* Creates an instance that must fail and returns the error text. */
-static const char *config_error(const char *yaml)
-{
-    static char err[256];
-    struct lk_instance *in = lk_instance_new(plugin, yaml, err, sizeof(err));
-    if (in) {
-        lk_instance_free(in);
-        return "(created)";
-    }
-    return err;
 }
 
 /* A browser's preflight for a PUT with the given request headers (NULL: none). */
@@ -82,29 +58,21 @@ static int no_cors_headers(const struct lk_req *r)
     return 1;
 }
 
-static int str_eq(const char *got, const char *want)
-{
-    if (got && strcmp(got, want) == 0)
-        return 1;
-    fprintf(stderr, "got \"%s\", want \"%s\"\n", got ? got : "(none)", want);
-    return 0;
-}
-
 /* ---- preflights --------------------------------------------------------------------------- */
 
 static void test_preflight_answered_with_204(void)
 {
-    struct lk_instance *in = instance("{ origins: [\"" APP "\"] }");
+    struct lk_instance *in = lk_instance_or_report(plugin, "{ origins: [\"" APP "\"] }");
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     struct lk_req *r = preflight(APP, "content-type,x-trace");
     CU_ASSERT_EQUAL(lk_run(in, r, LINTEL_PHASE_REWRITE), LINTEL_RESPOND);
     CU_ASSERT_EQUAL(lk_resp_status(r), 204);
-    CU_ASSERT(str_eq(lk_resp_header(r, "Access-Control-Allow-Origin"), APP));
-    CU_ASSERT(str_eq(lk_resp_header(r, "Access-Control-Allow-Methods"),
-                     "GET, HEAD, PUT, PATCH, POST, DELETE"));
+    CU_ASSERT(lk_str_eq(lk_resp_header(r, "Access-Control-Allow-Origin"), APP));
+    CU_ASSERT(lk_str_eq(lk_resp_header(r, "Access-Control-Allow-Methods"),
+                        "GET, HEAD, PUT, PATCH, POST, DELETE"));
     /* headers unset: what the browser asked for is echoed, and the answer varies on it */
-    CU_ASSERT(str_eq(lk_resp_header(r, "Access-Control-Allow-Headers"), "content-type,x-trace"));
-    CU_ASSERT(str_eq(lk_resp_header(r, "Vary"), "Origin"));
+    CU_ASSERT(lk_str_eq(lk_resp_header(r, "Access-Control-Allow-Headers"), "content-type,x-trace"));
+    CU_ASSERT(lk_str_eq(lk_resp_header(r, "Vary"), "Origin"));
     CU_ASSERT_PTR_NULL(lk_resp_header(r, "Access-Control-Allow-Credentials"));
     CU_ASSERT_PTR_NULL(lk_resp_header(r, "Access-Control-Max-Age"));
     CU_ASSERT_PTR_NULL(lk_resp_header(r, "Access-Control-Expose-Headers"));
@@ -115,7 +83,7 @@ static void test_preflight_answered_with_204(void)
     /* The response phase that follows leaves the preflight answer alone. */
     CU_ASSERT_EQUAL(lk_run(in, r, LINTEL_PHASE_RESPONSE_HEADERS), LINTEL_CONTINUE);
     CU_ASSERT_EQUAL(lk_resp_status(r), 204);
-    CU_ASSERT(str_eq(lk_resp_header(r, "Access-Control-Allow-Headers"), "content-type,x-trace"));
+    CU_ASSERT(lk_str_eq(lk_resp_header(r, "Access-Control-Allow-Headers"), "content-type,x-trace"));
     CU_ASSERT_EQUAL(lk_violations(), 0);
     lk_req_free(r);
     lk_instance_free(in);
@@ -126,32 +94,33 @@ static void test_preflight_answered_with_204(void)
  * (lk_resp_header gives the first line): it_plugin_cors reads every line. */
 static void test_preflight_echo_varies_on_request_headers(void)
 {
-    struct lk_instance *in = instance("{ origins: [\"*\"] }");
+    struct lk_instance *in = lk_instance_or_report(plugin, "{ origins: [\"*\"] }");
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     struct lk_req *r = preflight("https://any.example", "x-a");
     CU_ASSERT_EQUAL(lk_run(in, r, LINTEL_PHASE_REWRITE), LINTEL_RESPOND);
-    CU_ASSERT(str_eq(lk_resp_header(r, "Access-Control-Allow-Origin"), "*"));
+    CU_ASSERT(lk_str_eq(lk_resp_header(r, "Access-Control-Allow-Origin"), "*"));
     /* "*" without credentials does not depend on the origin: only the echo varies */
-    CU_ASSERT(str_eq(lk_resp_header(r, "Vary"), "Access-Control-Request-Headers"));
+    CU_ASSERT(lk_str_eq(lk_resp_header(r, "Vary"), "Access-Control-Request-Headers"));
     lk_req_free(r);
     lk_instance_free(in);
 }
 
 static void test_preflight_configured_lists_and_max_age(void)
 {
-    struct lk_instance *in = instance("origins: [\"" APP "\"]\n"
-                                      "methods: [GET, PUT]\n"
-                                      "headers: [Content-Type, X-Trace]\n"
-                                      "expose_headers: [X-Request-Id]\n"
-                                      "max_age: 10m\n");
+    struct lk_instance *in = lk_instance_or_report(plugin, "origins: [\"" APP "\"]\n"
+                                                           "methods: [GET, PUT]\n"
+                                                           "headers: [Content-Type, X-Trace]\n"
+                                                           "expose_headers: [X-Request-Id]\n"
+                                                           "max_age: 10m\n");
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     struct lk_req *r = preflight(APP, "x-other");
     CU_ASSERT_EQUAL(lk_run(in, r, LINTEL_PHASE_REWRITE), LINTEL_RESPOND);
     CU_ASSERT_EQUAL(lk_resp_status(r), 204);
-    CU_ASSERT(str_eq(lk_resp_header(r, "Access-Control-Allow-Methods"), "GET, PUT"));
-    CU_ASSERT(str_eq(lk_resp_header(r, "Access-Control-Allow-Headers"), "Content-Type, X-Trace"));
-    CU_ASSERT(str_eq(lk_resp_header(r, "Access-Control-Max-Age"), "600"));
-    CU_ASSERT(str_eq(lk_resp_header(r, "Vary"), "Origin"));
+    CU_ASSERT(lk_str_eq(lk_resp_header(r, "Access-Control-Allow-Methods"), "GET, PUT"));
+    CU_ASSERT(
+        lk_str_eq(lk_resp_header(r, "Access-Control-Allow-Headers"), "Content-Type, X-Trace"));
+    CU_ASSERT(lk_str_eq(lk_resp_header(r, "Access-Control-Max-Age"), "600"));
+    CU_ASSERT(lk_str_eq(lk_resp_header(r, "Vary"), "Origin"));
     CU_ASSERT_PTR_NULL(lk_resp_header(r, "Access-Control-Expose-Headers")); /* actual only */
     lk_req_free(r);
     lk_instance_free(in);
@@ -159,11 +128,12 @@ static void test_preflight_configured_lists_and_max_age(void)
 
 static void test_preflight_empty_lists_send_nothing(void)
 {
-    struct lk_instance *in = instance("{ origins: [\"" APP "\"], methods: [], headers: [] }");
+    struct lk_instance *in =
+        lk_instance_or_report(plugin, "{ origins: [\"" APP "\"], methods: [], headers: [] }");
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     struct lk_req *r = preflight(APP, "x-a");
     CU_ASSERT_EQUAL(lk_run(in, r, LINTEL_PHASE_REWRITE), LINTEL_RESPOND);
-    CU_ASSERT(str_eq(lk_resp_header(r, "Access-Control-Allow-Origin"), APP));
+    CU_ASSERT(lk_str_eq(lk_resp_header(r, "Access-Control-Allow-Origin"), APP));
     CU_ASSERT_PTR_NULL(lk_resp_header(r, "Access-Control-Allow-Methods"));
     CU_ASSERT_PTR_NULL(lk_resp_header(r, "Access-Control-Allow-Headers"));
     lk_req_free(r);
@@ -172,12 +142,13 @@ static void test_preflight_empty_lists_send_nothing(void)
 
 static void test_preflight_with_credentials(void)
 {
-    struct lk_instance *in = instance("{ origins: [\"" APP "\"], credentials: true }");
+    struct lk_instance *in =
+        lk_instance_or_report(plugin, "{ origins: [\"" APP "\"], credentials: true }");
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     struct lk_req *r = preflight(APP, NULL);
     CU_ASSERT_EQUAL(lk_run(in, r, LINTEL_PHASE_REWRITE), LINTEL_RESPOND);
-    CU_ASSERT(str_eq(lk_resp_header(r, "Access-Control-Allow-Origin"), APP));
-    CU_ASSERT(str_eq(lk_resp_header(r, "Access-Control-Allow-Credentials"), "true"));
+    CU_ASSERT(lk_str_eq(lk_resp_header(r, "Access-Control-Allow-Origin"), APP));
+    CU_ASSERT(lk_str_eq(lk_resp_header(r, "Access-Control-Allow-Credentials"), "true"));
     /* nothing asked, nothing echoed */
     CU_ASSERT_PTR_NULL(lk_resp_header(r, "Access-Control-Allow-Headers"));
     lk_req_free(r);
@@ -186,15 +157,16 @@ static void test_preflight_with_credentials(void)
 
 static void test_preflight_denied_origin_gets_403(void)
 {
-    struct lk_instance *in = instance("{ origins: [\"" APP "\"], credentials: true }");
+    struct lk_instance *in =
+        lk_instance_or_report(plugin, "{ origins: [\"" APP "\"], credentials: true }");
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     struct lk_req *r = preflight("https://evil.example", "x-a");
     CU_ASSERT_EQUAL(lk_run(in, r, LINTEL_PHASE_REWRITE), LINTEL_RESPOND);
     CU_ASSERT_EQUAL(lk_resp_status(r), 403);
     CU_ASSERT(no_cors_headers(r));
-    CU_ASSERT(str_eq(lk_resp_header(r, "Vary"), "Origin"));
-    CU_ASSERT(str_eq(lk_resp_body(r, NULL),
-                     "{\"status\":403,\"error\":\"origin not allowed by CORS\"}\n"));
+    CU_ASSERT(lk_str_eq(lk_resp_header(r, "Vary"), "Origin"));
+    CU_ASSERT(lk_str_eq(lk_resp_body(r, NULL),
+                        "{\"status\":403,\"error\":\"origin not allowed by CORS\"}\n"));
     CU_ASSERT_EQUAL(lk_run(in, r, LINTEL_PHASE_RESPONSE_HEADERS), LINTEL_CONTINUE);
     CU_ASSERT(no_cors_headers(r));
     CU_ASSERT_EQUAL(lk_metric(in, "preflight_denied"), 1);
@@ -204,7 +176,7 @@ static void test_preflight_denied_origin_gets_403(void)
 
 static void test_preflight_bad_request_headers_not_echoed(void)
 {
-    struct lk_instance *in = instance("{ origins: [\"" APP "\"] }");
+    struct lk_instance *in = lk_instance_or_report(plugin, "{ origins: [\"" APP "\"] }");
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     struct lk_req *r = preflight(APP, "x-a, bad header");
     CU_ASSERT_EQUAL(lk_run(in, r, LINTEL_PHASE_REWRITE), LINTEL_RESPOND);
@@ -217,13 +189,13 @@ static void test_preflight_bad_request_headers_not_echoed(void)
 /* OPTIONS without Access-Control-Request-Method (or without Origin) is an ordinary request. */
 static void test_plain_options_is_not_a_preflight(void)
 {
-    struct lk_instance *in = instance("{ origins: [\"" APP "\"] }");
+    struct lk_instance *in = lk_instance_or_report(plugin, "{ origins: [\"" APP "\"] }");
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     struct lk_req *r = actual("OPTIONS", APP);
     CU_ASSERT_EQUAL(lk_run(in, r, LINTEL_PHASE_REWRITE), LINTEL_CONTINUE);
     CU_ASSERT_EQUAL(lk_run(in, r, LINTEL_PHASE_ACCESS), LINTEL_CONTINUE);
     CU_ASSERT_EQUAL(lk_run(in, r, LINTEL_PHASE_RESPONSE_HEADERS), LINTEL_CONTINUE);
-    CU_ASSERT(str_eq(lk_resp_header(r, "Access-Control-Allow-Origin"), APP));
+    CU_ASSERT(lk_str_eq(lk_resp_header(r, "Access-Control-Allow-Origin"), APP));
     CU_ASSERT_PTR_NULL(lk_resp_header(r, "Access-Control-Allow-Methods"));
     lk_req_free(r);
 
@@ -236,8 +208,8 @@ static void test_plain_options_is_not_a_preflight(void)
 
 static void test_preflight_continue_decorates_upstream_answer(void)
 {
-    struct lk_instance *in =
-        instance("{ origins: [\"" APP "\"], preflight_continue: true, max_age: 60 }");
+    struct lk_instance *in = lk_instance_or_report(
+        plugin, "{ origins: [\"" APP "\"], preflight_continue: true, max_age: 60 }");
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     struct lk_req *r = preflight(APP, "x-a");
     CU_ASSERT_EQUAL(lk_run(in, r, LINTEL_PHASE_REWRITE), LINTEL_CONTINUE);
@@ -246,13 +218,13 @@ static void test_preflight_continue_decorates_upstream_answer(void)
     lk_req_set_response(r, 200, "from upstream");
     CU_ASSERT_EQUAL(lk_run(in, r, LINTEL_PHASE_RESPONSE_HEADERS), LINTEL_CONTINUE);
     CU_ASSERT_EQUAL(lk_resp_status(r), 200);
-    CU_ASSERT(str_eq(lk_resp_body(r, NULL), "from upstream"));
-    CU_ASSERT(str_eq(lk_resp_header(r, "Access-Control-Allow-Origin"), APP));
-    CU_ASSERT(str_eq(lk_resp_header(r, "Access-Control-Allow-Methods"),
-                     "GET, HEAD, PUT, PATCH, POST, DELETE"));
-    CU_ASSERT(str_eq(lk_resp_header(r, "Access-Control-Allow-Headers"), "x-a"));
-    CU_ASSERT(str_eq(lk_resp_header(r, "Access-Control-Max-Age"), "60"));
-    CU_ASSERT(str_eq(lk_resp_header(r, "Vary"), "Origin"));
+    CU_ASSERT(lk_str_eq(lk_resp_body(r, NULL), "from upstream"));
+    CU_ASSERT(lk_str_eq(lk_resp_header(r, "Access-Control-Allow-Origin"), APP));
+    CU_ASSERT(lk_str_eq(lk_resp_header(r, "Access-Control-Allow-Methods"),
+                        "GET, HEAD, PUT, PATCH, POST, DELETE"));
+    CU_ASSERT(lk_str_eq(lk_resp_header(r, "Access-Control-Allow-Headers"), "x-a"));
+    CU_ASSERT(lk_str_eq(lk_resp_header(r, "Access-Control-Max-Age"), "60"));
+    CU_ASSERT(lk_str_eq(lk_resp_header(r, "Vary"), "Origin"));
     lk_req_free(r);
 
     /* ... and a denied origin's preflight goes upstream too, answered without CORS headers */
@@ -269,17 +241,18 @@ static void test_preflight_continue_decorates_upstream_answer(void)
 
 static void test_allowed_origin_echoed_with_vary(void)
 {
-    struct lk_instance *in =
-        instance("{ origins: [\"https://other.example\", \"" APP "\"], expose_headers: "
-                 "[X-Request-Id, X-Trace] }");
+    struct lk_instance *in = lk_instance_or_report(
+        plugin, "{ origins: [\"https://other.example\", \"" APP "\"], expose_headers: "
+                "[X-Request-Id, X-Trace] }");
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     struct lk_req *r = actual("GET", APP);
     CU_ASSERT_EQUAL(lk_run(in, r, LINTEL_PHASE_REWRITE), LINTEL_CONTINUE);
     CU_ASSERT_EQUAL(lk_run(in, r, LINTEL_PHASE_RESPONSE_HEADERS), LINTEL_CONTINUE);
     CU_ASSERT_EQUAL(lk_resp_status(r), 200);
-    CU_ASSERT(str_eq(lk_resp_header(r, "Access-Control-Allow-Origin"), APP));
-    CU_ASSERT(str_eq(lk_resp_header(r, "Access-Control-Expose-Headers"), "X-Request-Id, X-Trace"));
-    CU_ASSERT(str_eq(lk_resp_header(r, "Vary"), "Origin"));
+    CU_ASSERT(lk_str_eq(lk_resp_header(r, "Access-Control-Allow-Origin"), APP));
+    CU_ASSERT(
+        lk_str_eq(lk_resp_header(r, "Access-Control-Expose-Headers"), "X-Request-Id, X-Trace"));
+    CU_ASSERT(lk_str_eq(lk_resp_header(r, "Vary"), "Origin"));
     CU_ASSERT_PTR_NULL(lk_resp_header(r, "Access-Control-Allow-Credentials"));
     CU_ASSERT_PTR_NULL(lk_resp_header(r, "Access-Control-Allow-Methods")); /* preflight only */
     lk_req_free(r);
@@ -288,34 +261,36 @@ static void test_allowed_origin_echoed_with_vary(void)
 
 static void test_credentials_echo_origin_never_star(void)
 {
-    struct lk_instance *in = instance("{ origins: [\"*\"], credentials: true }");
+    struct lk_instance *in =
+        lk_instance_or_report(plugin, "{ origins: [\"*\"], credentials: true }");
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     struct lk_req *r = actual("POST", "https://whoever.example:8443");
     CU_ASSERT_EQUAL(lk_run(in, r, LINTEL_PHASE_RESPONSE_HEADERS), LINTEL_CONTINUE);
-    CU_ASSERT(
-        str_eq(lk_resp_header(r, "Access-Control-Allow-Origin"), "https://whoever.example:8443"));
-    CU_ASSERT(str_eq(lk_resp_header(r, "Access-Control-Allow-Credentials"), "true"));
-    CU_ASSERT(str_eq(lk_resp_header(r, "Vary"), "Origin"));
+    CU_ASSERT(lk_str_eq(lk_resp_header(r, "Access-Control-Allow-Origin"),
+                        "https://whoever.example:8443"));
+    CU_ASSERT(lk_str_eq(lk_resp_header(r, "Access-Control-Allow-Credentials"), "true"));
+    CU_ASSERT(lk_str_eq(lk_resp_header(r, "Vary"), "Origin"));
     lk_req_free(r);
 
     r = actual("GET", NULL); /* no Origin: nothing to echo */
     CU_ASSERT_EQUAL(lk_run(in, r, LINTEL_PHASE_RESPONSE_HEADERS), LINTEL_CONTINUE);
     CU_ASSERT(no_cors_headers(r));
-    CU_ASSERT(str_eq(lk_resp_header(r, "Vary"), "Origin"));
+    CU_ASSERT(lk_str_eq(lk_resp_header(r, "Vary"), "Origin"));
     lk_req_free(r);
     lk_instance_free(in);
 }
 
 static void test_star_without_credentials(void)
 {
-    struct lk_instance *in = instance("{ origins: [\"*\"], expose_headers: [X-Trace] }");
+    struct lk_instance *in =
+        lk_instance_or_report(plugin, "{ origins: [\"*\"], expose_headers: [X-Trace] }");
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     const char *origins[] = {APP, NULL};
     for (size_t i = 0; i < 2; i++) { /* the same answer with and without Origin: no Vary */
         struct lk_req *r = actual("GET", origins[i]);
         CU_ASSERT_EQUAL(lk_run(in, r, LINTEL_PHASE_RESPONSE_HEADERS), LINTEL_CONTINUE);
-        CU_ASSERT(str_eq(lk_resp_header(r, "Access-Control-Allow-Origin"), "*"));
-        CU_ASSERT(str_eq(lk_resp_header(r, "Access-Control-Expose-Headers"), "X-Trace"));
+        CU_ASSERT(lk_str_eq(lk_resp_header(r, "Access-Control-Allow-Origin"), "*"));
+        CU_ASSERT(lk_str_eq(lk_resp_header(r, "Access-Control-Expose-Headers"), "X-Trace"));
         CU_ASSERT_PTR_NULL(lk_resp_header(r, "Access-Control-Allow-Credentials"));
         CU_ASSERT_PTR_NULL(lk_resp_header(r, "Vary"));
         lk_req_free(r);
@@ -325,8 +300,8 @@ static void test_star_without_credentials(void)
 
 static void test_denied_origin_gets_no_cors_headers(void)
 {
-    struct lk_instance *in =
-        instance("{ origins: [\"" APP "\"], credentials: true, expose_headers: [X-Trace] }");
+    struct lk_instance *in = lk_instance_or_report(
+        plugin, "{ origins: [\"" APP "\"], credentials: true, expose_headers: [X-Trace] }");
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     struct lk_req *r = actual("GET", "https://evil.example");
     /* the upstream's own CORS headers go too: the gateway's policy is the one that counts */
@@ -336,9 +311,9 @@ static void test_denied_origin_gets_no_cors_headers(void)
     CU_ASSERT_EQUAL(lk_run(in, r, LINTEL_PHASE_ACCESS), LINTEL_CONTINUE); /* still proceeds */
     CU_ASSERT_EQUAL(lk_run(in, r, LINTEL_PHASE_RESPONSE_HEADERS), LINTEL_CONTINUE);
     CU_ASSERT_EQUAL(lk_resp_status(r), 200);
-    CU_ASSERT(str_eq(lk_resp_body(r, NULL), "{}"));
+    CU_ASSERT(lk_str_eq(lk_resp_body(r, NULL), "{}"));
     CU_ASSERT(no_cors_headers(r));
-    CU_ASSERT(str_eq(lk_resp_header(r, "Vary"), "Origin"));
+    CU_ASSERT(lk_str_eq(lk_resp_header(r, "Vary"), "Origin"));
     CU_ASSERT_EQUAL(lk_metric(in, "origin_denied"), 1);
     lk_req_free(r);
 
@@ -356,12 +331,12 @@ static void test_denied_origin_gets_no_cors_headers(void)
 
 static void test_no_origin_gets_vary_only(void)
 {
-    struct lk_instance *in = instance("{ origins: [\"" APP "\"] }");
+    struct lk_instance *in = lk_instance_or_report(plugin, "{ origins: [\"" APP "\"] }");
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     struct lk_req *r = actual("GET", NULL);
     CU_ASSERT_EQUAL(lk_run(in, r, LINTEL_PHASE_RESPONSE_HEADERS), LINTEL_CONTINUE);
     CU_ASSERT(no_cors_headers(r));
-    CU_ASSERT(str_eq(lk_resp_header(r, "Vary"), "Origin"));
+    CU_ASSERT(lk_str_eq(lk_resp_header(r, "Vary"), "Origin"));
     CU_ASSERT_EQUAL(lk_metric(in, "origin_denied"), 0);
     lk_req_free(r);
     lk_instance_free(in);
@@ -369,7 +344,8 @@ static void test_no_origin_gets_vary_only(void)
 
 static void test_regex_origins_are_anchored(void)
 {
-    struct lk_instance *in = instance("{ origins: [\"~https://[a-z0-9-]+\\\\.example\\\\.com\", "
+    struct lk_instance *in =
+        lk_instance_or_report(plugin, "{ origins: [\"~https://[a-z0-9-]+\\\\.example\\\\.com\", "
                                       "\"~^http://localhost:[0-9]+$\"] }");
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     const char *allowed[] = {"https://a.example.com", "https://b-2.example.com",
@@ -384,7 +360,7 @@ static void test_regex_origins_are_anchored(void)
     for (size_t i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++) {
         struct lk_req *r = actual("GET", allowed[i]);
         CU_ASSERT_EQUAL(lk_run(in, r, LINTEL_PHASE_RESPONSE_HEADERS), LINTEL_CONTINUE);
-        CU_ASSERT(str_eq(lk_resp_header(r, "Access-Control-Allow-Origin"), allowed[i]));
+        CU_ASSERT(lk_str_eq(lk_resp_header(r, "Access-Control-Allow-Origin"), allowed[i]));
         lk_req_free(r);
     }
     for (size_t i = 0; i < sizeof(denied) / sizeof(denied[0]); i++) {
@@ -400,13 +376,13 @@ static void test_regex_origins_are_anchored(void)
     snprintf(longer, sizeof(longer), "https://%0300d.example.com", 0);
     struct lk_req *lr = actual("GET", longer);
     CU_ASSERT_EQUAL(lk_run(in, lr, LINTEL_PHASE_RESPONSE_HEADERS), LINTEL_CONTINUE);
-    CU_ASSERT(str_eq(lk_resp_header(lr, "Access-Control-Allow-Origin"), longer));
+    CU_ASSERT(lk_str_eq(lk_resp_header(lr, "Access-Control-Allow-Origin"), longer));
     lk_req_free(lr);
     /* a regex also answers preflights */
     struct lk_req *r = preflight("https://a.example.com", NULL);
     CU_ASSERT_EQUAL(lk_run(in, r, LINTEL_PHASE_REWRITE), LINTEL_RESPOND);
     CU_ASSERT_EQUAL(lk_resp_status(r), 204);
-    CU_ASSERT(str_eq(lk_resp_header(r, "Access-Control-Allow-Origin"), "https://a.example.com"));
+    CU_ASSERT(lk_str_eq(lk_resp_header(r, "Access-Control-Allow-Origin"), "https://a.example.com"));
     lk_req_free(r);
     lk_instance_free(in);
 }
@@ -415,7 +391,8 @@ static void test_regex_origins_are_anchored(void)
  * the page can read why it failed. */
 static void test_error_responses_get_headers(void)
 {
-    struct lk_instance *in = instance("{ origins: [\"" APP "\"], credentials: true }");
+    struct lk_instance *in =
+        lk_instance_or_report(plugin, "{ origins: [\"" APP "\"], credentials: true }");
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     const int statuses[] = {401, 429, 502};
     for (size_t i = 0; i < 3; i++) {
@@ -424,8 +401,8 @@ static void test_error_responses_get_headers(void)
         lk_req_set_response(r, statuses[i], "{\"error\":\"x\"}");
         CU_ASSERT_EQUAL(lk_run(in, r, LINTEL_PHASE_RESPONSE_HEADERS), LINTEL_CONTINUE);
         CU_ASSERT_EQUAL(lk_resp_status(r), statuses[i]);
-        CU_ASSERT(str_eq(lk_resp_header(r, "Access-Control-Allow-Origin"), APP));
-        CU_ASSERT(str_eq(lk_resp_header(r, "Access-Control-Allow-Credentials"), "true"));
+        CU_ASSERT(lk_str_eq(lk_resp_header(r, "Access-Control-Allow-Origin"), APP));
+        CU_ASSERT(lk_str_eq(lk_resp_header(r, "Access-Control-Allow-Credentials"), "true"));
         lk_req_free(r);
     }
     lk_instance_free(in);
@@ -433,7 +410,7 @@ static void test_error_responses_get_headers(void)
 
 static void test_vary_kept_and_not_repeated(void)
 {
-    struct lk_instance *in = instance("{ origins: [\"" APP "\"] }");
+    struct lk_instance *in = lk_instance_or_report(plugin, "{ origins: [\"" APP "\"] }");
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     const char *upstream[] = {"origin", "Accept-Encoding, Origin", "*", "Accept-Encoding"};
     for (size_t i = 0; i < 4; i++) {
@@ -442,7 +419,7 @@ static void test_vary_kept_and_not_repeated(void)
         CU_ASSERT_EQUAL(lk_run(in, r, LINTEL_PHASE_RESPONSE_HEADERS), LINTEL_CONTINUE);
         /* the first line is the upstream's, untouched (Origin is added as a second line when
          * missing: see it_plugin_cors) */
-        CU_ASSERT(str_eq(lk_resp_header(r, "Vary"), upstream[i]));
+        CU_ASSERT(lk_str_eq(lk_resp_header(r, "Vary"), upstream[i]));
         lk_req_free(r);
     }
     lk_instance_free(in);
@@ -462,7 +439,7 @@ static void test_config_accepts(void)
         "expose_headers: [] }",
     };
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
-        struct lk_instance *in = instance(ok[i]);
+        struct lk_instance *in = lk_instance_or_report(plugin, ok[i]);
         CU_ASSERT_PTR_NOT_NULL(in);
         lk_instance_free(in);
     }
@@ -471,15 +448,16 @@ static void test_config_accepts(void)
 
 static void test_config_errors(void)
 {
-    CU_ASSERT_STRING_EQUAL(config_error(NULL), "1:1: required");
-    CU_ASSERT_STRING_EQUAL(config_error("[a]"), "1:1: must be a map");
-    CU_ASSERT_STRING_EQUAL(config_error("{ methods: [GET] }"), "1:1: origins: required");
-    CU_ASSERT_STRING_EQUAL(config_error("{ origins: \"*\" }"),
+    CU_ASSERT_STRING_EQUAL(lk_config_error(plugin, NULL), "1:1: required");
+    CU_ASSERT_STRING_EQUAL(lk_config_error(plugin, "[a]"), "1:1: must be a map");
+    CU_ASSERT_STRING_EQUAL(lk_config_error(plugin, "{ methods: [GET] }"), "1:1: origins: required");
+    CU_ASSERT_STRING_EQUAL(lk_config_error(plugin, "{ origins: \"*\" }"),
                            "1:12: origins: must be a list of strings");
-    CU_ASSERT_STRING_EQUAL(config_error("{ origins: [] }"), "1:12: origins: must not be empty");
-    CU_ASSERT_STRING_EQUAL(config_error("{ origins: [[a]] }"),
+    CU_ASSERT_STRING_EQUAL(lk_config_error(plugin, "{ origins: [] }"),
+                           "1:12: origins: must not be empty");
+    CU_ASSERT_STRING_EQUAL(lk_config_error(plugin, "{ origins: [[a]] }"),
                            "1:13: origins[0]: must be a string");
-    CU_ASSERT_STRING_EQUAL(config_error("{ origins: [\"" APP "\", \"*\"] }"),
+    CU_ASSERT_STRING_EQUAL(lk_config_error(plugin, "{ origins: [\"" APP "\", \"*\"] }"),
                            "1:40: origins[1]: \"*\" must be the only origin");
     const char *bad_origins[] = {"app.example.com",
                                  "https://app.example.com/",
@@ -492,33 +470,34 @@ static void test_config_errors(void)
     for (size_t i = 0; i < sizeof(bad_origins) / sizeof(bad_origins[0]); i++) {
         char yaml[128];
         snprintf(yaml, sizeof(yaml), "{ origins: [\"%s\"] }", bad_origins[i]);
-        CU_ASSERT_STRING_EQUAL(config_error(yaml),
+        CU_ASSERT_STRING_EQUAL(lk_config_error(plugin, yaml),
                                "1:13: origins[0]: must be \"*\", \"~regex\" or an origin: "
                                "scheme://host[:port], lowercase, no path");
     }
-    CU_ASSERT_STRING_EQUAL(config_error("{ origins: [\"~\"] }"), "1:13: origins[0]: empty regex");
-    const char *e = config_error("{ origins: [\"~https://[a-\"] }");
+    CU_ASSERT_STRING_EQUAL(lk_config_error(plugin, "{ origins: [\"~\"] }"),
+                           "1:13: origins[0]: empty regex");
+    const char *e = lk_config_error(plugin, "{ origins: [\"~https://[a-\"] }");
     CU_ASSERT(strncmp(e, "1:13: origins[0]: regex does not compile: ", 42) == 0);
-    CU_ASSERT_STRING_EQUAL(config_error("{ origins: [\"*\"], methods: [\"GET POST\"] }"),
+    CU_ASSERT_STRING_EQUAL(lk_config_error(plugin, "{ origins: [\"*\"], methods: [\"GET POST\"] }"),
                            "1:29: methods[0]: must be a method");
-    CU_ASSERT_STRING_EQUAL(config_error("{ origins: [\"*\"], methods: GET }"),
+    CU_ASSERT_STRING_EQUAL(lk_config_error(plugin, "{ origins: [\"*\"], methods: GET }"),
                            "1:28: methods: must be a list of strings");
-    CU_ASSERT_STRING_EQUAL(config_error("{ origins: [\"*\"], headers: [\"X:Y\"] }"),
+    CU_ASSERT_STRING_EQUAL(lk_config_error(plugin, "{ origins: [\"*\"], headers: [\"X:Y\"] }"),
                            "1:29: headers[0]: must be a header name");
-    CU_ASSERT_STRING_EQUAL(config_error("{ origins: [\"*\"], expose_headers: [\"\"] }"),
+    CU_ASSERT_STRING_EQUAL(lk_config_error(plugin, "{ origins: [\"*\"], expose_headers: [\"\"] }"),
                            "1:36: expose_headers[0]: must be a header name");
     CU_ASSERT_STRING_EQUAL(
-        config_error("{ origins: [\"*\"], credentials: true, headers: [\"*\"] }"),
+        lk_config_error(plugin, "{ origins: [\"*\"], credentials: true, headers: [\"*\"] }"),
         "1:48: headers[0]: \"*\" is not a wildcard with credentials: list the names");
-    CU_ASSERT_STRING_EQUAL(config_error("{ origins: [\"*\"], credentials: yes }"),
+    CU_ASSERT_STRING_EQUAL(lk_config_error(plugin, "{ origins: [\"*\"], credentials: yes }"),
                            "1:32: credentials: must be true or false");
-    CU_ASSERT_STRING_EQUAL(config_error("{ origins: [\"*\"], preflight_continue: 1 }"),
+    CU_ASSERT_STRING_EQUAL(lk_config_error(plugin, "{ origins: [\"*\"], preflight_continue: 1 }"),
                            "1:39: preflight_continue: must be true or false");
-    CU_ASSERT_STRING_EQUAL(config_error("{ origins: [\"*\"], max_age: soon }"),
+    CU_ASSERT_STRING_EQUAL(lk_config_error(plugin, "{ origins: [\"*\"], max_age: soon }"),
                            "1:28: max_age: must be a duration");
-    CU_ASSERT_STRING_EQUAL(config_error("{ origins: [\"*\"], max_age: 1500ms }"),
+    CU_ASSERT_STRING_EQUAL(lk_config_error(plugin, "{ origins: [\"*\"], max_age: 1500ms }"),
                            "1:28: max_age: must be whole seconds");
-    CU_ASSERT_STRING_EQUAL(config_error("{ origins: [\"*\"], origin: [a] }"),
+    CU_ASSERT_STRING_EQUAL(lk_config_error(plugin, "{ origins: [\"*\"], origin: [a] }"),
                            "1:27: origin: unknown key");
     CU_ASSERT_EQUAL(lk_violations(), 0);
 }

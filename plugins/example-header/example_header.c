@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <lintel/config.h>
 #include <lintel/plugin.h>
 
 struct example_header {
@@ -63,17 +64,10 @@ static int create(const struct lintel_host_api *host, lintel_instance *self,
 {
     (void)self; /* only needed for log, metrics and per-request context, which this one skips */
 
-    if (host->cfg_type(config) != LINTEL_CFG_MAP) {
-        host->cfg_error(err, config, config ? "must be a map" : "required");
+    /* a map of these keys only: unknown keys are errors, as everywhere in lintel's config */
+    static const char *const keys[] = {"name", "value", NULL};
+    if (lintel_cfg_require_config(host, config, keys, err) < 0)
         return -1;
-    }
-    for (size_t i = 0; i < host->cfg_len(config); i++) {
-        const char *key = host->cfg_key_at(config, i);
-        if (strcmp(key, "name") != 0 && strcmp(key, "value") != 0) {
-            host->cfg_error(err, host->cfg_at(config, i), "unknown key");
-            return -1;
-        }
-    }
     const char *name = required_string(host, config, "name", err);
     if (!name)
         return -1;

@@ -9,10 +9,7 @@ static struct lk_plugin *plugin;
 
 static int suite_init(void)
 {
-    char err[256];
-    plugin = lk_plugin_load(EXAMPLE_HEADER_SO, err, sizeof(err));
-    if (!plugin)
-        fprintf(stderr, "%s\n", err);
+    plugin = lk_plugin_load_or_report(EXAMPLE_HEADER_SO);
     return plugin ? 0 : -1;
 }
 
@@ -22,23 +19,9 @@ static int suite_clean(void)
     return 0;
 }
 
-/* Creates an instance that must fail and returns the error text. */
-static const char *config_error(const char *yaml)
-{
-    static char err[256];
-    struct lk_instance *in = lk_instance_new(plugin, yaml, err, sizeof(err));
-    if (in) {
-        lk_instance_free(in);
-        return "(created)";
-    }
-    return err;
-}
-
 static void test_sets_header_on_upstream_response(void)
 {
-    char err[256];
-    struct lk_instance *in =
-        lk_instance_new(plugin, "{ name: X-Example, value: hello }", err, sizeof(err));
+    struct lk_instance *in = lk_instance_or_report(plugin, "{ name: X-Example, value: hello }");
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     struct lk_req *r = lk_req_new("GET", "/users/42");
     lk_req_set_response(r, 404, "{\"error\":\"no such user\"}");
@@ -56,9 +39,7 @@ static void test_sets_header_on_upstream_response(void)
 
 static void test_replaces_upstream_header(void)
 {
-    char err[256];
-    struct lk_instance *in =
-        lk_instance_new(plugin, "name: X-Example\nvalue: \"a, b\"\n", err, sizeof(err));
+    struct lk_instance *in = lk_instance_or_report(plugin, "name: X-Example\nvalue: \"a, b\"\n");
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     struct lk_req *r = lk_req_new("GET", "/");
     lk_req_set_response(r, 200, "ok");
@@ -72,9 +53,7 @@ static void test_replaces_upstream_header(void)
 
 static void test_other_phases_untouched(void)
 {
-    char err[256];
-    struct lk_instance *in =
-        lk_instance_new(plugin, "{ name: X-Example, value: hello }", err, sizeof(err));
+    struct lk_instance *in = lk_instance_or_report(plugin, "{ name: X-Example, value: hello }");
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     struct lk_req *r = lk_req_new("POST", "/items?id=7");
     CU_ASSERT_EQUAL(lk_run(in, r, LINTEL_PHASE_REWRITE), LINTEL_CONTINUE);
@@ -88,19 +67,19 @@ static void test_other_phases_untouched(void)
 
 static void test_config_errors(void)
 {
-    CU_ASSERT_STRING_EQUAL(config_error(NULL), "1:1: required");
-    CU_ASSERT_STRING_EQUAL(config_error("[X-Example, hello]"), "1:1: must be a map");
-    CU_ASSERT_STRING_EQUAL(config_error("{ value: hello }"), "1:1: name: required");
-    CU_ASSERT_STRING_EQUAL(config_error("{ name: X-Example }"), "1:1: value: required");
-    CU_ASSERT_STRING_EQUAL(config_error("name: [X-Example]\nvalue: hello\n"),
+    CU_ASSERT_STRING_EQUAL(lk_config_error(plugin, NULL), "1:1: required");
+    CU_ASSERT_STRING_EQUAL(lk_config_error(plugin, "[X-Example, hello]"), "1:1: must be a map");
+    CU_ASSERT_STRING_EQUAL(lk_config_error(plugin, "{ value: hello }"), "1:1: name: required");
+    CU_ASSERT_STRING_EQUAL(lk_config_error(plugin, "{ name: X-Example }"), "1:1: value: required");
+    CU_ASSERT_STRING_EQUAL(lk_config_error(plugin, "name: [X-Example]\nvalue: hello\n"),
                            "1:7: name: must be a string");
-    CU_ASSERT_STRING_EQUAL(config_error("name: X-Example\nvalue: { a: 1 }\n"),
+    CU_ASSERT_STRING_EQUAL(lk_config_error(plugin, "name: X-Example\nvalue: { a: 1 }\n"),
                            "2:8: value: must be a string");
-    CU_ASSERT_STRING_EQUAL(config_error("{ name: \"X Example\", value: hello }"),
+    CU_ASSERT_STRING_EQUAL(lk_config_error(plugin, "{ name: \"X Example\", value: hello }"),
                            "1:9: name: must be a header name");
-    CU_ASSERT_STRING_EQUAL(config_error("{ name: X-Example, value: \"a\\r\\nb\" }"),
+    CU_ASSERT_STRING_EQUAL(lk_config_error(plugin, "{ name: X-Example, value: \"a\\r\\nb\" }"),
                            "1:27: value: must not contain control characters");
-    CU_ASSERT_STRING_EQUAL(config_error("{ name: X-Example, value: hello, valeu: 1 }"),
+    CU_ASSERT_STRING_EQUAL(lk_config_error(plugin, "{ name: X-Example, value: hello, valeu: 1 }"),
                            "1:41: valeu: unknown key");
     CU_ASSERT_EQUAL(lk_violations(), 0);
 }

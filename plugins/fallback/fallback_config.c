@@ -6,6 +6,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <lintel/config.h>
+
 #include "fallback.h"
 
 #define DEFAULT_MAX_BODY (1024 * 1024)
@@ -44,34 +46,6 @@ static bool is_token(const char *s)
         if (!is_tchar((unsigned char)*s))
             return false;
     return true;
-}
-
-static int check_keys(struct fallback *fb, const lintel_cfg *map, const char *const *known,
-                      lintel_cfg_error *err)
-{
-    const struct lintel_host_api *h = fb->host;
-    for (size_t i = 0; i < h->cfg_len(map); i++) {
-        const char *key = h->cfg_key_at(map, i);
-        size_t k = 0;
-        while (known[k] && strcmp(known[k], key) != 0)
-            k++;
-        if (!known[k]) {
-            h->cfg_error(err, h->cfg_at(map, i), "unknown key");
-            return -1;
-        }
-    }
-    return 0;
-}
-
-/* node must be a map of the known keys. */
-static int require_map(struct fallback *fb, const lintel_cfg *node, const char *const *known,
-                       lintel_cfg_error *err)
-{
-    if (fb->host->cfg_type(node) != LINTEL_CFG_MAP) {
-        fb->host->cfg_error(err, node, "must be a map");
-        return -1;
-    }
-    return check_keys(fb, node, known, err);
 }
 
 /* A list of strings (tokens when token is set) into a new array of borrowed pointers; a default
@@ -186,7 +160,7 @@ static int read_key(struct fallback *fb, const lintel_cfg *node, lintel_cfg_erro
     const struct lintel_host_api *h = fb->host;
     if (!node)
         return 0;
-    if (require_map(fb, node, key_keys, err) < 0)
+    if (lintel_cfg_require_map(fb->host, node, key_keys, err) < 0)
         return -1;
     const lintel_cfg *args = h->cfg_get(node, "args"), *headers = h->cfg_get(node, "headers");
     if (args &&
@@ -218,7 +192,7 @@ static int read_last_good(struct fallback *fb, const lintel_cfg *config, lintel_
     fb->last_good = on;
     if (!on)
         return 0;
-    if (node && require_map(fb, node, last_good_keys, err) < 0)
+    if (node && lintel_cfg_require_map(fb->host, node, last_good_keys, err) < 0)
         return -1;
     const lintel_cfg *n;
     if (node && (n = h->cfg_get(node, "max_entries"))) {
@@ -348,7 +322,7 @@ static int read_static(struct fallback *fb, const lintel_cfg *config, lintel_cfg
     const lintel_cfg *node = config ? h->cfg_get(config, "static") : NULL;
     if (!node)
         return 0;
-    if (require_map(fb, node, static_keys, err) < 0)
+    if (lintel_cfg_require_map(fb->host, node, static_keys, err) < 0)
         return -1;
     fb->has_static = true;
     fb->static_status = 200;
@@ -396,7 +370,7 @@ static int read_breaker(struct fallback *fb, const lintel_cfg *config, lintel_cf
     const lintel_cfg *node = config ? h->cfg_get(config, "breaker") : NULL;
     if (!node)
         return 0;
-    if (require_map(fb, node, breaker_keys, err) < 0)
+    if (lintel_cfg_require_map(fb->host, node, breaker_keys, err) < 0)
         return -1;
     struct fb_breaker *b = &fb->breaker;
     b->enabled = true;
@@ -432,11 +406,7 @@ oom:
 int fb_config_parse(struct fallback *fb, const lintel_cfg *config, lintel_cfg_error *err)
 {
     const struct lintel_host_api *h = fb->host;
-    if (config && (h->cfg_type(config) != LINTEL_CFG_MAP)) {
-        h->cfg_error(err, config, "must be a map");
-        return -1;
-    }
-    if ((config && check_keys(fb, config, top_keys, err) < 0) ||
+    if ((config && lintel_cfg_require_map(h, config, top_keys, err) < 0) ||
         read_statuses(fb, config, err) < 0 || read_last_good(fb, config, err) < 0 ||
         read_static(fb, config, err) < 0 || read_breaker(fb, config, err) < 0 ||
         make_stores(fb, config, err) < 0) {

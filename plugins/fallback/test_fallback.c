@@ -13,53 +13,13 @@ static struct lk_plugin *plugin;
 
 static int suite_init(void)
 {
-    char err[256];
-    plugin = lk_plugin_load(FALLBACK_SO, err, sizeof(err));
-    if (!plugin)
-        fprintf(stderr, "%s\n", err);
+    plugin = lk_plugin_load_or_report(FALLBACK_SO);
     return plugin ? 0 : -1;
 }
 
 static int suite_clean(void)
 {
     lk_plugin_free(plugin);
-    return 0;
-}
-
-static struct lk_instance *instance(const char *yaml)
-{
-    char err[256];
-    struct lk_instance *in = lk_instance_new(plugin, yaml, err, sizeof(err));
-    if (!in)
-        fprintf(stderr, "config %s: %s\n", yaml ? yaml : "(none)", err);
-    return in;
-}
-
-/* Creates an instance that must fail and returns the error text. */
-static const char *config_error(const char *yaml)
-{
-    static char err[512];
-    struct lk_instance *in = lk_instance_new(plugin, yaml, err, sizeof(err));
-    if (in) {
-        lk_instance_free(in);
-        return "(created)";
-    }
-    return err;
-}
-
-static int str_eq(const char *got, const char *want)
-{
-    if (got && strcmp(got, want) == 0)
-        return 1;
-    fprintf(stderr, "got \"%s\", want \"%s\"\n", got ? got : "(none)", want);
-    return 0;
-}
-
-static int contains(const char *got, const char *want)
-{
-    if (got && strstr(got, want))
-        return 1;
-    fprintf(stderr, "got \"%s\", want it to contain \"%s\"\n", got ? got : "(none)", want);
     return 0;
 }
 
@@ -136,7 +96,7 @@ static struct lk_req *failing(struct lk_instance *in, const char *target)
 
 static void test_last_good_served_on_connect_error(void)
 {
-    struct lk_instance *in = instance(NULL); /* every default */
+    struct lk_instance *in = lk_instance_or_report(plugin, NULL); /* every default */
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     capture(in, "/items", "{\"items\":[1,2,3]}");
 
@@ -144,13 +104,13 @@ static void test_last_good_served_on_connect_error(void)
     struct lk_req *r = failing(in, "/items");
     CU_ASSERT_EQUAL(lk_resp_status(r), 200);
     size_t len;
-    CU_ASSERT(str_eq(lk_resp_body(r, &len), "{\"items\":[1,2,3]}"));
+    CU_ASSERT(lk_str_eq(lk_resp_body(r, &len), "{\"items\":[1,2,3]}"));
     CU_ASSERT_EQUAL(len, 17);
-    CU_ASSERT(str_eq(lk_resp_header(r, "X-Fallback"), "last-good"));
-    CU_ASSERT(str_eq(lk_resp_header(r, "Age"), "4"));
-    CU_ASSERT(str_eq(lk_resp_header(r, "Content-Type"), "application/json"));
-    CU_ASSERT(str_eq(lk_resp_header(r, "X-Version"), "7"));
-    CU_ASSERT(str_eq(lk_resp_header(r, "Link"), "</a>; rel=a"));
+    CU_ASSERT(lk_str_eq(lk_resp_header(r, "X-Fallback"), "last-good"));
+    CU_ASSERT(lk_str_eq(lk_resp_header(r, "Age"), "4"));
+    CU_ASSERT(lk_str_eq(lk_resp_header(r, "Content-Type"), "application/json"));
+    CU_ASSERT(lk_str_eq(lk_resp_header(r, "X-Version"), "7"));
+    CU_ASSERT(lk_str_eq(lk_resp_header(r, "Link"), "</a>; rel=a"));
     /* hop-by-hop (also the one Connection named) and Set-Cookie are not replayed */
     CU_ASSERT_PTR_NULL(lk_resp_header(r, "Set-Cookie"));
     CU_ASSERT_PTR_NULL(lk_resp_header(r, "X-Hop"));
@@ -171,7 +131,7 @@ static void test_last_good_served_on_connect_error(void)
 
 static void test_every_failure_kind_triggers(void)
 {
-    struct lk_instance *in = instance("{ static: { status: 200, body: fb } }");
+    struct lk_instance *in = lk_instance_or_report(plugin, "{ static: { status: 200, body: fb } }");
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     static const enum lintel_upstream_failure kinds[] = {
         LINTEL_UPSTREAM_CONNECT, LINTEL_UPSTREAM_TIMEOUT, LINTEL_UPSTREAM_NO_HEALTHY,
@@ -180,8 +140,8 @@ static void test_every_failure_kind_triggers(void)
         struct lk_req *r = lk_req_new("GET", "/x");
         through(in, r, failure, &kinds[i]);
         CU_ASSERT_EQUAL(lk_resp_status(r), 200);
-        CU_ASSERT(str_eq(lk_resp_body(r, NULL), "fb"));
-        CU_ASSERT(str_eq(lk_resp_header(r, "X-Fallback"), "static"));
+        CU_ASSERT(lk_str_eq(lk_resp_body(r, NULL), "fb"));
+        CU_ASSERT(lk_str_eq(lk_resp_header(r, "X-Fallback"), "static"));
         lk_req_free(r);
     }
     CU_ASSERT_EQUAL(lk_metric(in, "served_static"), 4);
@@ -191,7 +151,7 @@ static void test_every_failure_kind_triggers(void)
 
 static void test_listed_statuses_trigger(void)
 {
-    struct lk_instance *in = instance("{ static: { body: fb } }");
+    struct lk_instance *in = lk_instance_or_report(plugin, "{ static: { body: fb } }");
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     static const struct {
         int status;
@@ -203,17 +163,17 @@ static void test_listed_statuses_trigger(void)
         through(in, r, status_response, &cases[i].status);
         CU_ASSERT_EQUAL(lk_resp_status(r), cases[i].want);
         if (cases[i].status != 200 && cases[i].want == cases[i].status)
-            CU_ASSERT(str_eq(lk_resp_body(r, NULL), "upstream says no"));
+            CU_ASSERT(lk_str_eq(lk_resp_body(r, NULL), "upstream says no"));
         lk_req_free(r);
     }
     lk_instance_free(in);
 
-    in = instance("{ statuses: [429, 500], static: { body: fb } }");
+    in = lk_instance_or_report(plugin, "{ statuses: [429, 500], static: { body: fb } }");
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     int s429 = 429, s503 = 503;
     struct lk_req *r = lk_req_new("GET", "/x");
     through(in, r, status_response, &s429);
-    CU_ASSERT(str_eq(lk_resp_header(r, "X-Fallback"), "static"));
+    CU_ASSERT(lk_str_eq(lk_resp_header(r, "X-Fallback"), "static"));
     lk_req_free(r);
     r = lk_req_new("GET", "/x");
     through(in, r, status_response, &s503);
@@ -227,13 +187,13 @@ static void test_listed_statuses_trigger(void)
  * upstream failing: an authentication refusal must never turn into cached data. */
 static void test_plugin_answers_are_not_triggers(void)
 {
-    struct lk_instance *in = instance("{ static: { body: fb } }");
+    struct lk_instance *in = lk_instance_or_report(plugin, "{ static: { body: fb } }");
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     struct lk_req *r = lk_req_new("GET", "/x");
     lk_req_set_response(r, 503, "busy");
     CU_ASSERT_EQUAL(lk_run(in, r, LINTEL_PHASE_RESPONSE_HEADERS), LINTEL_CONTINUE);
     CU_ASSERT_EQUAL(lk_resp_status(r), 503);
-    CU_ASSERT(str_eq(lk_resp_body(r, NULL), "busy"));
+    CU_ASSERT(lk_str_eq(lk_resp_body(r, NULL), "busy"));
     lk_req_free(r);
     CU_ASSERT_EQUAL(lk_metric(in, "served_static"), 0);
     lk_instance_free(in);
@@ -241,8 +201,8 @@ static void test_plugin_answers_are_not_triggers(void)
 
 static void test_key_args_headers_and_method(void)
 {
-    struct lk_instance *in =
-        instance("{ last_good: { key: { args: [page], headers: [Accept-Language] } } }");
+    struct lk_instance *in = lk_instance_or_report(
+        plugin, "{ last_good: { key: { args: [page], headers: [Accept-Language] } } }");
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     capture(in, "/list?page=2&ts=1", "page two");
     struct lk_req *r = lk_req_new("GET", "/list?page=2&ts=1");
@@ -252,12 +212,12 @@ static void test_key_args_headers_and_method(void)
 
     /* Other arguments are not part of the key. */
     r = failing(in, "/list?ts=9&page=2");
-    CU_ASSERT(str_eq(lk_resp_body(r, NULL), "page two"));
+    CU_ASSERT(lk_str_eq(lk_resp_body(r, NULL), "page two"));
     lk_req_free(r);
     r = lk_req_new("GET", "/list?page=2");
     lk_req_set_header(r, "Accept-Language", "fr");
     through(in, r, failure, &CONNECT);
-    CU_ASSERT(str_eq(lk_resp_body(r, NULL), "page two, french"));
+    CU_ASSERT(lk_str_eq(lk_resp_body(r, NULL), "page two, french"));
     lk_req_free(r);
     /* An empty page is not an absent one. */
     r = failing(in, "/list?page=");
@@ -280,44 +240,46 @@ static void test_key_args_headers_and_method(void)
 
 static void test_consumer_in_key(void)
 {
-    struct lk_instance *in = instance("{ last_good: { methods: [GET, POST], key: { consumer: "
+    struct lk_instance *in =
+        lk_instance_or_report(plugin, "{ last_good: { methods: [GET, POST], key: { consumer: "
                                       "true } } }");
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     capture(in, "/me", "anonymous view");
     struct lk_req *r = failing(in, "/me");
-    CU_ASSERT(str_eq(lk_resp_body(r, NULL), "anonymous view"));
+    CU_ASSERT(lk_str_eq(lk_resp_body(r, NULL), "anonymous view"));
     lk_req_free(r);
     r = lk_req_new("POST", "/me");
     through(in, r, ok_response, "posted");
     lk_req_free(r);
     r = lk_req_new("POST", "/me");
     through(in, r, failure, &CONNECT);
-    CU_ASSERT(str_eq(lk_resp_body(r, NULL), "posted"));
+    CU_ASSERT(lk_str_eq(lk_resp_body(r, NULL), "posted"));
     lk_req_free(r);
     lk_instance_free(in);
 }
 
 static void test_max_age_and_refresh(void)
 {
-    struct lk_instance *in = instance("{ last_good: { max_age: 1m, refresh: 10s } }");
+    struct lk_instance *in =
+        lk_instance_or_report(plugin, "{ last_good: { max_age: 1m, refresh: 10s } }");
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     capture(in, "/v", "one");
     lk_advance(5000);
     capture(in, "/v", "two"); /* within refresh: the stored copy stays */
     struct lk_req *r = failing(in, "/v");
-    CU_ASSERT(str_eq(lk_resp_body(r, NULL), "one"));
-    CU_ASSERT(str_eq(lk_resp_header(r, "Age"), "5"));
+    CU_ASSERT(lk_str_eq(lk_resp_body(r, NULL), "one"));
+    CU_ASSERT(lk_str_eq(lk_resp_header(r, "Age"), "5"));
     lk_req_free(r);
     lk_advance(5000);
     capture(in, "/v", "three"); /* 10 s after: stored again */
     r = failing(in, "/v");
-    CU_ASSERT(str_eq(lk_resp_body(r, NULL), "three"));
-    CU_ASSERT(str_eq(lk_resp_header(r, "Age"), "0"));
+    CU_ASSERT(lk_str_eq(lk_resp_body(r, NULL), "three"));
+    CU_ASSERT(lk_str_eq(lk_resp_header(r, "Age"), "0"));
     lk_req_free(r);
     lk_advance(60000);
     r = failing(in, "/v"); /* exactly max_age old: still served */
-    CU_ASSERT(str_eq(lk_resp_body(r, NULL), "three"));
-    CU_ASSERT(str_eq(lk_resp_header(r, "Age"), "60"));
+    CU_ASSERT(lk_str_eq(lk_resp_body(r, NULL), "three"));
+    CU_ASSERT(lk_str_eq(lk_resp_header(r, "Age"), "60"));
     lk_req_free(r);
     lk_advance(1);
     r = failing(in, "/v");
@@ -341,7 +303,7 @@ static void no_store(struct lk_req *r, const void *arg)
 
 static void test_what_is_not_captured(void)
 {
-    struct lk_instance *in = instance("{ last_good: { max_body: 8 } }");
+    struct lk_instance *in = lk_instance_or_report(plugin, "{ last_good: { max_body: 8 } }");
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     /* Longer than max_body, streamed (no length) and announced. */
     capture(in, "/long", "123456789");
@@ -374,7 +336,7 @@ static void test_what_is_not_captured(void)
     through(in, r, with_length, fits);
     lk_req_free(r);
     r = failing(in, "/fits");
-    CU_ASSERT(str_eq(lk_resp_body(r, NULL), "12345678"));
+    CU_ASSERT(lk_str_eq(lk_resp_body(r, NULL), "12345678"));
     lk_req_free(r);
     CU_ASSERT_EQUAL(lk_violations(), 0);
     lk_instance_free(in);
@@ -382,12 +344,12 @@ static void test_what_is_not_captured(void)
 
 static void test_empty_body_is_captured(void)
 {
-    struct lk_instance *in = instance(NULL);
+    struct lk_instance *in = lk_instance_or_report(plugin, NULL);
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     capture(in, "/empty", NULL);
     struct lk_req *r = failing(in, "/empty");
     CU_ASSERT_EQUAL(lk_resp_status(r), 200);
-    CU_ASSERT(str_eq(lk_resp_header(r, "X-Fallback"), "last-good"));
+    CU_ASSERT(lk_str_eq(lk_resp_header(r, "X-Fallback"), "last-good"));
     size_t len = 1;
     lk_resp_body(r, &len);
     CU_ASSERT_EQUAL(len, 0);
@@ -405,7 +367,7 @@ static int served(struct lk_instance *in, const char *path)
 
 static void test_max_entries_evicts_least_recently_used(void)
 {
-    struct lk_instance *in = instance("{ last_good: { max_entries: 2 } }");
+    struct lk_instance *in = lk_instance_or_report(plugin, "{ last_good: { max_entries: 2 } }");
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     capture(in, "/a", "a");
     capture(in, "/b", "b");
@@ -420,7 +382,8 @@ static void test_max_entries_evicts_least_recently_used(void)
 static void test_max_bytes_evicts(void)
 {
     /* Each entry costs its body plus about 350 bytes of key, headers and bookkeeping. */
-    struct lk_instance *in = instance("{ last_good: { max_bytes: 3k, max_body: 1k } }");
+    struct lk_instance *in =
+        lk_instance_or_report(plugin, "{ last_good: { max_bytes: 3k, max_body: 1k } }");
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     char body[1001];
     memset(body, 'x', 1000);
@@ -438,15 +401,16 @@ static void test_max_bytes_evicts(void)
 
 static void test_last_good_off(void)
 {
-    struct lk_instance *in = instance("{ last_good: false, static: { status: 503, headers: { "
+    struct lk_instance *in =
+        lk_instance_or_report(plugin, "{ last_good: false, static: { status: 503, headers: { "
                                       "Retry-After: 30 }, body: later } }");
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     capture(in, "/a", "a");
     struct lk_req *r = failing(in, "/a");
     CU_ASSERT_EQUAL(lk_resp_status(r), 503);
-    CU_ASSERT(str_eq(lk_resp_body(r, NULL), "later"));
-    CU_ASSERT(str_eq(lk_resp_header(r, "Retry-After"), "30"));
-    CU_ASSERT(str_eq(lk_resp_header(r, "X-Fallback"), "static"));
+    CU_ASSERT(lk_str_eq(lk_resp_body(r, NULL), "later"));
+    CU_ASSERT(lk_str_eq(lk_resp_header(r, "Retry-After"), "30"));
+    CU_ASSERT(lk_str_eq(lk_resp_header(r, "X-Fallback"), "static"));
     lk_req_free(r);
     lk_instance_free(in);
 }
@@ -455,7 +419,8 @@ static void test_last_good_off(void)
 
 static void test_static_only_when_no_last_good(void)
 {
-    struct lk_instance *in = instance("static:\n"
+    struct lk_instance *in =
+        lk_instance_or_report(plugin, "static:\n"
                                       "  status: 200\n"
                                       "  headers: { Content-Type: application/json, X-Stale: "
                                       "\"yes\" }\n"
@@ -463,16 +428,16 @@ static void test_static_only_when_no_last_good(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     struct lk_req *r = failing(in, "/items");
     CU_ASSERT_EQUAL(lk_resp_status(r), 200);
-    CU_ASSERT(str_eq(lk_resp_body(r, NULL), "{\"items\":[]}"));
-    CU_ASSERT(str_eq(lk_resp_header(r, "Content-Type"), "application/json"));
-    CU_ASSERT(str_eq(lk_resp_header(r, "X-Stale"), "yes"));
-    CU_ASSERT(str_eq(lk_resp_header(r, "X-Fallback"), "static"));
+    CU_ASSERT(lk_str_eq(lk_resp_body(r, NULL), "{\"items\":[]}"));
+    CU_ASSERT(lk_str_eq(lk_resp_header(r, "Content-Type"), "application/json"));
+    CU_ASSERT(lk_str_eq(lk_resp_header(r, "X-Stale"), "yes"));
+    CU_ASSERT(lk_str_eq(lk_resp_header(r, "X-Fallback"), "static"));
     CU_ASSERT_PTR_NULL(lk_resp_header(r, "Age"));
     lk_req_free(r);
     capture(in, "/items", "{\"items\":[4]}");
     r = failing(in, "/items");
-    CU_ASSERT(str_eq(lk_resp_body(r, NULL), "{\"items\":[4]}"));
-    CU_ASSERT(str_eq(lk_resp_header(r, "X-Fallback"), "last-good"));
+    CU_ASSERT(lk_str_eq(lk_resp_body(r, NULL), "{\"items\":[4]}"));
+    CU_ASSERT(lk_str_eq(lk_resp_header(r, "X-Fallback"), "last-good"));
     CU_ASSERT_PTR_NULL(lk_resp_header(r, "X-Stale"));
     lk_req_free(r);
     CU_ASSERT_EQUAL(lk_metric(in, "served_static"), 1);
@@ -492,18 +457,18 @@ static void test_static_body_file(void)
     snprintf(yaml, sizeof(yaml),
              "{ static: { status: 503, headers: { Content-Type: text/html }, body_file: %s } }",
              path);
-    struct lk_instance *in = instance(yaml);
+    struct lk_instance *in = lk_instance_or_report(plugin, yaml);
     unlink(path); /* read at create: the file may go */
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     struct lk_req *r = failing(in, "/");
     CU_ASSERT_EQUAL(lk_resp_status(r), 503);
-    CU_ASSERT(str_eq(lk_resp_body(r, NULL), text));
-    CU_ASSERT(str_eq(lk_resp_header(r, "Content-Type"), "text/html"));
+    CU_ASSERT(lk_str_eq(lk_resp_body(r, NULL), text));
+    CU_ASSERT(lk_str_eq(lk_resp_header(r, "Content-Type"), "text/html"));
     lk_req_free(r);
     lk_instance_free(in);
 
-    CU_ASSERT(contains(config_error(yaml), "static.body_file: cannot read"));
-    CU_ASSERT(contains(config_error(yaml), path));
+    CU_ASSERT(lk_str_contains(lk_config_error(plugin, yaml), "static.body_file: cannot read"));
+    CU_ASSERT(lk_str_contains(lk_config_error(plugin, yaml), path));
 }
 
 /* ---- the breaker ---------------------------------------------------------------------------- */
@@ -524,7 +489,8 @@ static enum lintel_result failing_503(struct lk_instance *in, struct lk_req **ou
 
 static void test_breaker_opens_and_half_opens(void)
 {
-    struct lk_instance *in = instance("{ static: { body: fb }, breaker: { failures: 3, cooldown: "
+    struct lk_instance *in =
+        lk_instance_or_report(plugin, "{ static: { body: fb }, breaker: { failures: 3, cooldown: "
                                       "10s } }");
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     CU_ASSERT_EQUAL(lk_gauge(in, "breaker_state"), 0);
@@ -537,7 +503,7 @@ static void test_breaker_opens_and_half_opens(void)
     struct lk_req *r;
     CU_ASSERT_EQUAL(failing_503(in, &r), LINTEL_RESPOND);
     CU_ASSERT_EQUAL(lk_resp_status(r), 200);
-    CU_ASSERT(str_eq(lk_resp_header(r, "X-Fallback"), "static"));
+    CU_ASSERT(lk_str_eq(lk_resp_header(r, "X-Fallback"), "static"));
     lk_req_free(r);
     lk_advance(9999);
     CU_ASSERT_EQUAL(failing_503(in, NULL), LINTEL_RESPOND);
@@ -551,7 +517,7 @@ static void test_breaker_opens_and_half_opens(void)
     /* The probe fails: open again for a whole cooldown. */
     lk_req_set_response(probe, 503, "still down");
     CU_ASSERT_EQUAL(lk_run(in, probe, LINTEL_PHASE_RESPONSE_HEADERS), LINTEL_RESPOND);
-    CU_ASSERT(str_eq(lk_resp_header(probe, "X-Fallback"), "static"));
+    CU_ASSERT(lk_str_eq(lk_resp_header(probe, "X-Fallback"), "static"));
     lk_req_free(probe);
     CU_ASSERT_EQUAL(lk_gauge(in, "breaker_state"), 1);
     CU_ASSERT_EQUAL(lk_metric(in, "breaker_open"), 2);
@@ -571,24 +537,25 @@ static void test_breaker_opens_and_half_opens(void)
 
 static void test_breaker_serves_last_good_or_503(void)
 {
-    struct lk_instance *in = instance("{ breaker: { failures: 1, cooldown: 4s } }");
+    struct lk_instance *in =
+        lk_instance_or_report(plugin, "{ breaker: { failures: 1, cooldown: 4s } }");
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     capture(in, "/kept", "kept");
     CU_ASSERT_EQUAL(failing_503(in, NULL), LINTEL_CONTINUE); /* opens */
     struct lk_req *r = lk_req_new("GET", "/kept");
     CU_ASSERT_EQUAL(lk_run(in, r, LINTEL_PHASE_BALANCE), LINTEL_RESPOND);
-    CU_ASSERT(str_eq(lk_resp_body(r, NULL), "kept"));
-    CU_ASSERT(str_eq(lk_resp_header(r, "X-Fallback"), "last-good"));
+    CU_ASSERT(lk_str_eq(lk_resp_body(r, NULL), "kept"));
+    CU_ASSERT(lk_str_eq(lk_resp_header(r, "X-Fallback"), "last-good"));
     /* the answer passes RESPONSE_HEADERS untouched */
     CU_ASSERT_EQUAL(lk_run(in, r, LINTEL_PHASE_RESPONSE_HEADERS), LINTEL_CONTINUE);
-    CU_ASSERT(str_eq(lk_resp_body(r, NULL), "kept"));
+    CU_ASSERT(lk_str_eq(lk_resp_body(r, NULL), "kept"));
     lk_req_free(r);
     lk_advance(1500);
     r = lk_req_new("GET", "/none");
     CU_ASSERT_EQUAL(lk_run(in, r, LINTEL_PHASE_BALANCE), LINTEL_RESPOND);
     CU_ASSERT_EQUAL(lk_resp_status(r), 503);
-    CU_ASSERT(str_eq(lk_resp_header(r, "Retry-After"), "3"));
-    CU_ASSERT(contains(lk_resp_body(r, NULL), "circuit open"));
+    CU_ASSERT(lk_str_eq(lk_resp_header(r, "Retry-After"), "3"));
+    CU_ASSERT(lk_str_contains(lk_resp_body(r, NULL), "circuit open"));
     CU_ASSERT_EQUAL(lk_run(in, r, LINTEL_PHASE_RESPONSE_HEADERS), LINTEL_CONTINUE);
     CU_ASSERT_EQUAL(lk_resp_status(r), 503);
     lk_req_free(r);
@@ -599,7 +566,7 @@ static void test_breaker_serves_last_good_or_503(void)
 
 static void test_breaker_needs_consecutive_failures(void)
 {
-    struct lk_instance *in = instance("{ breaker: { failures: 3 } }");
+    struct lk_instance *in = lk_instance_or_report(plugin, "{ breaker: { failures: 3 } }");
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     for (int round = 0; round < 3; round++) {
         CU_ASSERT_EQUAL(failing_503(in, NULL), LINTEL_CONTINUE);
@@ -620,7 +587,8 @@ static void test_breaker_needs_consecutive_failures(void)
 /* A probe whose client goes away reports nothing: the next request probes at once. */
 static void test_breaker_lost_probe(void)
 {
-    struct lk_instance *in = instance("{ breaker: { failures: 1, cooldown: 1s } }");
+    struct lk_instance *in =
+        lk_instance_or_report(plugin, "{ breaker: { failures: 1, cooldown: 1s } }");
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     CU_ASSERT_EQUAL(failing_503(in, NULL), LINTEL_CONTINUE);
     lk_advance(1000);
@@ -665,10 +633,10 @@ static void test_config_errors(void)
         {"{ breaker: { open: 1 } }", "breaker.open: unknown key"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        const char *got = config_error(cases[i].yaml);
+        const char *got = lk_config_error(plugin, cases[i].yaml);
         if (!strstr(got, cases[i].want))
             fprintf(stderr, "config %s\n", cases[i].yaml);
-        CU_ASSERT(contains(got, cases[i].want));
+        CU_ASSERT(lk_str_contains(got, cases[i].want));
     }
     lk_log_clear();
 }

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <lintel/config.h>
+
 #include "logging-internal.h"
 
 struct parse {
@@ -22,22 +24,6 @@ static const char *const file_keys[] = {"type", "path", "queue_size", "flush_int
 static const char *const http_keys[] = {"type",           "url",     "headers", "batch_size",
                                         "queue_size",     "timeout", "retries", "retry_backoff",
                                         "flush_interval", NULL};
-
-/* -1 after reporting the first key of map not in keys. */
-static int known_keys(struct parse *ps, const lintel_cfg *map, const char *const *keys)
-{
-    for (size_t i = 0; i < ps->host->cfg_len(map); i++) {
-        const char *k = ps->host->cfg_key_at(map, i);
-        size_t j = 0;
-        while (keys[j] && strcmp(keys[j], k) != 0)
-            j++;
-        if (!keys[j]) {
-            ps->host->cfg_error(ps->err, ps->host->cfg_at(map, i), "unknown key");
-            return -1;
-        }
-    }
-    return 0;
-}
 
 /* The index of node's text in names, or -1 after reporting `phrase`. */
 static int one_of(struct parse *ps, const lintel_cfg *node, const char *const *names,
@@ -305,7 +291,7 @@ static int parse_sink(struct parse *ps, const lintel_cfg *config, struct lg_conf
         return -1;
     }
     int t = one_of(ps, type, types, phrase);
-    if (t < 0 || known_keys(ps, sink, keys[t]) < 0)
+    if (t < 0 || lintel_cfg_check_keys(ps->host, sink, keys[t], ps->err) < 0)
         return -1;
     c->sink = (enum lg_sink_type)t;
 
@@ -379,8 +365,9 @@ int lg_config_parse(const struct lintel_host_api *host, const lintel_instance *s
         host->cfg_error(err, config, "must be a map");
         return -1;
     }
-    if (config && (known_keys(&ps, config, top_keys) < 0 || parse_format(&ps, config, c) < 0 ||
-                   parse_sample(&ps, config, c) < 0 || parse_sink(&ps, config, c) < 0)) {
+    if (config && (lintel_cfg_check_keys(ps.host, config, top_keys, ps.err) < 0 ||
+                   parse_format(&ps, config, c) < 0 || parse_sample(&ps, config, c) < 0 ||
+                   parse_sink(&ps, config, c) < 0)) {
         lg_config_free(c);
         return -1;
     }

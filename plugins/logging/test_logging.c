@@ -48,9 +48,7 @@ static const struct lintel_plugin helper_desc = {
 static int suite_init(void)
 {
     char err[256];
-    plugin = lk_plugin_load(LOGGING_SO, err, sizeof(err));
-    if (!plugin)
-        fprintf(stderr, "%s\n", err);
+    plugin = lk_plugin_load_or_report(LOGGING_SO);
     helper = lk_plugin_from_descriptor(&helper_desc, err, sizeof(err));
     snprintf(dir, sizeof(dir), "/tmp/test-logging-XXXXXX");
     return plugin && helper && mkdtemp(dir) ? 0 : -1;
@@ -82,27 +80,6 @@ static const char *path_of(const char *name)
     i = (i + 1) % 8;
     snprintf(p[i], sizeof(p[i]), "%s/%s", dir, name);
     return p[i];
-}
-
-static struct lk_instance *new_instance(const char *yaml)
-{
-    char err[512];
-    struct lk_instance *in = lk_instance_new(plugin, yaml, err, sizeof(err));
-    if (!in)
-        fprintf(stderr, "config %s: %s\n", yaml, err);
-    return in;
-}
-
-/* Creates an instance that must fail and returns the error text. */
-static const char *config_error(const char *yaml)
-{
-    static char err[512];
-    struct lk_instance *in = lk_instance_new(plugin, yaml, err, sizeof(err));
-    if (in) {
-        lk_instance_free(in);
-        return "(created)";
-    }
-    return err;
 }
 
 /* The content of path (NUL-terminated; empty when missing), in a static buffer. */
@@ -155,10 +132,10 @@ static void log_request(struct lk_instance *in, const char *target, const char *
 static void test_config_defaults(void)
 {
     /* No config: JSON lines to stdout. */
-    struct lk_instance *in = new_instance(NULL);
+    struct lk_instance *in = lk_instance_or_report(plugin, NULL);
     CU_ASSERT_PTR_NOT_NULL(in);
     lk_instance_free(in);
-    in = new_instance("{ sink: stdout, sample: 0 }");
+    in = lk_instance_or_report(plugin, "{ sink: stdout, sample: 0 }");
     CU_ASSERT_PTR_NOT_NULL(in);
     lk_instance_free(in);
     CU_ASSERT_EQUAL(lk_violations(), 0);
@@ -217,7 +194,7 @@ static void test_config_errors(void)
          "1:54: sink.queue_size: must be a size from max_record (65536) to 1g"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        const char *got = config_error(cases[i][0]);
+        const char *got = lk_config_error(plugin, cases[i][0]);
         if (strcmp(got, cases[i][1]) != 0)
             fprintf(stderr, "\n%s\n  got:  %s\n  want: %s\n", cases[i][0], got, cases[i][1]);
         CU_ASSERT_STRING_EQUAL(got, cases[i][1]);
@@ -235,7 +212,7 @@ static void test_json_record_every_field(void)
              "{ request_headers: [User-Agent], sink: { type: file, path: %s, flush_interval: "
              "10ms } }",
              path);
-    struct lk_instance *in = new_instance(yaml);
+    struct lk_instance *in = lk_instance_or_report(plugin, yaml);
     char err[256];
     struct lk_instance *auth = lk_instance_new(helper, NULL, err, sizeof(err));
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
@@ -288,7 +265,7 @@ static void test_template_record(void)
              "{ template: '$remote_addr \"$request\" $status $request_time $consumer "
              "${field_ab.group}', sink: { type: file, path: %s } }",
              path);
-    struct lk_instance *in = new_instance(yaml);
+    struct lk_instance *in = lk_instance_or_report(plugin, yaml);
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     struct lk_req *r = lk_req_new("GET", "/a b?q=\"x\"");
     lk_req_set_client(r, "192.0.2.9");
@@ -307,7 +284,7 @@ static void test_sample_zero_writes_nothing(void)
     const char *path = path_of("sample0.log");
     char yaml[512];
     snprintf(yaml, sizeof(yaml), "{ sample: 0, sink: { type: file, path: %s } }", path);
-    struct lk_instance *in = new_instance(yaml);
+    struct lk_instance *in = lk_instance_or_report(plugin, yaml);
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     for (int i = 0; i < 100; i++)
         log_request(in, "/", NULL);
@@ -323,7 +300,8 @@ static void test_sample_by_request_id(void)
     char y1[512], y2[512];
     snprintf(y1, sizeof(y1), "{ sample: 0.25, sink: { type: file, path: %s } }", p1);
     snprintf(y2, sizeof(y2), "{ sample: 0.25, sink: { type: file, path: %s } }", p2);
-    struct lk_instance *a = new_instance(y1), *b = new_instance(y2);
+    struct lk_instance *a = lk_instance_or_report(plugin, y1),
+                       *b = lk_instance_or_report(plugin, y2);
     CU_ASSERT_PTR_NOT_NULL_FATAL(a);
     CU_ASSERT_PTR_NOT_NULL_FATAL(b);
     for (int i = 0; i < 2000; i++) {
@@ -347,7 +325,7 @@ static void test_sample_random(void)
     char yaml[512];
     snprintf(yaml, sizeof(yaml),
              "{ sample: 0.5, sample_by: random, sink: { type: file, path: %s } }", path);
-    struct lk_instance *in = new_instance(yaml);
+    struct lk_instance *in = lk_instance_or_report(plugin, yaml);
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     for (int i = 0; i < 2000; i++)
         log_request(in, "/", "same-id"); /* the id plays no part */
@@ -361,7 +339,7 @@ static void test_oversize_record(void)
     const char *path = path_of("oversize.log");
     char yaml[512];
     snprintf(yaml, sizeof(yaml), "{ max_record: 1k, sink: { type: file, path: %s } }", path);
-    struct lk_instance *in = new_instance(yaml);
+    struct lk_instance *in = lk_instance_or_report(plugin, yaml);
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     static char target[4000];
     memset(target, 'a', sizeof(target) - 1);
@@ -381,7 +359,7 @@ static void test_reopen(void)
     const char *path = path_of("rotate.log"), *moved = path_of("rotate.log.1");
     char yaml[512];
     snprintf(yaml, sizeof(yaml), "{ sink: { type: file, path: %s, flush_interval: 10ms } }", path);
-    struct lk_instance *in = new_instance(yaml);
+    struct lk_instance *in = lk_instance_or_report(plugin, yaml);
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     log_request(in, "/before", NULL);
     CU_ASSERT_EQUAL_FATAL(wait_lines(path, 1), 0);
@@ -412,7 +390,8 @@ static void test_http_batches(void)
     lk_http_reset();
     lk_http_respond(URL, 204, NULL, 5);
     setenv("LOGGING_TEST_TOKEN", "Bearer s3cret", 1);
-    struct lk_instance *in = new_instance(
+    struct lk_instance *in = lk_instance_or_report(
+        plugin,
         "{ sink: { type: http, url: '" URL "', batch_size: 3, flush_interval: 100ms, timeout: 2s, "
         "headers: { Authorization: 'env:LOGGING_TEST_TOKEN', X-Source: gw1 } } }");
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
@@ -463,9 +442,10 @@ static void test_http_retry_then_drop(void)
 {
     lk_http_reset();
     lk_http_respond(URL, 503, "busy", 1);
-    struct lk_instance *in = new_instance("{ sink: { type: http, url: '" URL "', batch_size: 2, "
-                                          "flush_interval: 1s, retries: 2, retry_backoff: 100ms "
-                                          "} }");
+    struct lk_instance *in =
+        lk_instance_or_report(plugin, "{ sink: { type: http, url: '" URL "', batch_size: 2, "
+                                      "flush_interval: 1s, retries: 2, retry_backoff: 100ms "
+                                      "} }");
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     log_request(in, "/a", NULL);
     log_request(in, "/b", NULL);
@@ -507,9 +487,10 @@ static void test_http_hang_drops(void)
 {
     lk_http_reset();
     lk_http_respond(URL, 200, NULL, 3600 * 1000);
-    struct lk_instance *in = new_instance("{ max_record: 1k, sink: { type: http, url: '" URL
-                                          "', batch_size: 10, queue_size: 4k, "
-                                          "timeout: 500ms, retries: 0, flush_interval: 100ms } }");
+    struct lk_instance *in =
+        lk_instance_or_report(plugin, "{ max_record: 1k, sink: { type: http, url: '" URL
+                                      "', batch_size: 10, queue_size: 4k, "
+                                      "timeout: 500ms, retries: 0, flush_interval: 100ms } }");
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     for (int i = 0; i < 200; i++)
         log_request(in, "/x", NULL);
@@ -532,8 +513,9 @@ static void test_http_template_content_type(void)
 {
     lk_http_reset();
     lk_http_respond(URL, 200, NULL, 1);
-    struct lk_instance *in = new_instance(
-        "{ template: '$status $path', sink: { type: http, url: '" URL "', batch_size: 1 } }");
+    struct lk_instance *in =
+        lk_instance_or_report(plugin, "{ template: '$status $path', sink: { type: http, url: '" URL
+                                      "', batch_size: 1 } }");
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     log_request(in, "/t", NULL);
     const struct lk_http_call *c = lk_http_call_at(0);

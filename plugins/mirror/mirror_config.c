@@ -5,6 +5,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <lintel/config.h>
+
 #include "mirror-internal.h"
 
 #define MAX_TIMEOUT_MS 60000u
@@ -51,35 +53,6 @@ static int all_url_chars(const char *s)
     return 1;
 }
 
-/* 0 when every key of map is in known; -1 after reporting the first one that is not. */
-static int check_keys(struct mirror *m, const lintel_cfg *map, const char *const *known,
-                      lintel_cfg_error *err)
-{
-    const struct lintel_host_api *h = m->host;
-    for (size_t i = 0; i < h->cfg_len(map); i++) {
-        const char *key = h->cfg_key_at(map, i);
-        size_t k = 0;
-        while (known[k] && strcmp(known[k], key) != 0)
-            k++;
-        if (!known[k]) {
-            h->cfg_error(err, h->cfg_at(map, i), "unknown key");
-            return -1;
-        }
-    }
-    return 0;
-}
-
-/* node must be a map with only the known keys. */
-static int require_map(struct mirror *m, const lintel_cfg *node, const char *const *known,
-                       lintel_cfg_error *err)
-{
-    if (m->host->cfg_type(node) != LINTEL_CFG_MAP) {
-        m->host->cfg_error(err, node, "must be a map");
-        return -1;
-    }
-    return check_keys(m, node, known, err);
-}
-
 /* A path piece ("/shadow", "/api/"): starts with '/', URL characters only. Returned without a
  * trailing '/', so "/" becomes "" (borrowed from the node). */
 static int read_path_piece(struct mirror *m, const lintel_cfg *node, struct mirror_str *out,
@@ -105,7 +78,7 @@ static int read_to(struct mirror *m, const lintel_cfg *config, lintel_cfg_error 
         h->cfg_error(err, config, "to: required");
         return -1;
     }
-    if (require_map(m, to, to_keys, err) < 0)
+    if (lintel_cfg_require_map(m->host, to, to_keys, err) < 0)
         return -1;
     const lintel_cfg *up = h->cfg_get(to, "upstream"), *url = h->cfg_get(to, "url");
     if (!up == !url) {
@@ -162,14 +135,14 @@ static int read_path(struct mirror *m, const lintel_cfg *config, lintel_cfg_erro
     m->prefix = m->from = m->to = (struct mirror_str){"", 0};
     if (!path)
         return 0;
-    if (require_map(m, path, path_keys, err) < 0)
+    if (lintel_cfg_require_map(m->host, path, path_keys, err) < 0)
         return -1;
     if ((node = h->cfg_get(path, "prefix")) && read_path_piece(m, node, &m->prefix, err) < 0)
         return -1;
     const lintel_cfg *replace = h->cfg_get(path, "replace");
     if (!replace)
         return 0;
-    if (require_map(m, replace, replace_keys, err) < 0)
+    if (lintel_cfg_require_map(m->host, replace, replace_keys, err) < 0)
         return -1;
     const lintel_cfg *from = h->cfg_get(replace, "from"), *to = h->cfg_get(replace, "to");
     if (!from || !to) {
@@ -242,7 +215,7 @@ static int read_body(struct mirror *m, const lintel_cfg *config, lintel_cfg_erro
         }
         return 0;
     }
-    if (require_map(m, body, body_keys, err) < 0)
+    if (lintel_cfg_require_map(m->host, body, body_keys, err) < 0)
         return -1;
     if ((max = h->cfg_get(body, "max")) &&
         (h->cfg_size(max, &m->body_max) < 0 || m->body_max == 0 || m->body_max > MAX_BODY)) {
@@ -258,7 +231,7 @@ static int read_header(struct mirror *m, const lintel_cfg *config, lintel_cfg_er
     const lintel_cfg *header = h->cfg_get(config, "header"), *node;
     const char *name = "X-Mirror", *value = "1";
     if (header) {
-        if (require_map(m, header, header_keys, err) < 0)
+        if (lintel_cfg_require_map(m->host, header, header_keys, err) < 0)
             return -1;
         if ((node = h->cfg_get(header, "name")) &&
             (!(name = h->cfg_str(node)) || !is_token(name))) {
@@ -316,11 +289,7 @@ static int read_limits(struct mirror *m, const lintel_cfg *config, lintel_cfg_er
 int mirror_config_parse(struct mirror *m, const lintel_cfg *config, lintel_cfg_error *err)
 {
     const struct lintel_host_api *h = m->host;
-    if (h->cfg_type(config) != LINTEL_CFG_MAP) {
-        h->cfg_error(err, config, config ? "must be a map" : "required");
-        return -1;
-    }
-    if (check_keys(m, config, top_keys, err) < 0 || read_to(m, config, err) < 0 ||
+    if (lintel_cfg_require_config(h, config, top_keys, err) < 0 || read_to(m, config, err) < 0 ||
         read_path(m, config, err) < 0 || read_sample(m, config, err) < 0 ||
         read_methods(m, config, err) < 0 || read_body(m, config, err) < 0 ||
         read_header(m, config, err) < 0 || read_limits(m, config, err) < 0) {

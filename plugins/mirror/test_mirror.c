@@ -13,10 +13,7 @@ static struct lk_plugin *plugin;
 
 static int suite_init(void)
 {
-    char err[256];
-    plugin = lk_plugin_load(MIRROR_SO, err, sizeof(err));
-    if (!plugin)
-        fprintf(stderr, "%s\n", err);
+    plugin = lk_plugin_load_or_report(MIRROR_SO);
     return plugin ? 0 : -1;
 }
 
@@ -30,27 +27,6 @@ static void test_setup(void)
 {
     lk_http_reset();
     lk_log_clear();
-}
-
-static struct lk_instance *instance(const char *yaml)
-{
-    char err[256];
-    struct lk_instance *in = lk_instance_new(plugin, yaml, err, sizeof(err));
-    if (!in)
-        fprintf(stderr, "config %s: %s\n", yaml, err);
-    return in;
-}
-
-/* Creates an instance that must fail and returns the error text. */
-static const char *config_error(const char *yaml)
-{
-    static char err[256];
-    struct lk_instance *in = lk_instance_new(plugin, yaml, err, sizeof(err));
-    if (in) {
-        lk_instance_free(in);
-        return "(created)";
-    }
-    return err;
 }
 
 /* The value of header name in a recorded call ("Name: value"), "" for curl's "Name;" form, or
@@ -125,7 +101,7 @@ static int doc_sampled(const char *id, double sample)
 
 static void test_copy_to_upstream_defaults(void)
 {
-    struct lk_instance *in = instance("{ to: { upstream: shadow } }");
+    struct lk_instance *in = lk_instance_or_report(plugin, "{ to: { upstream: shadow } }");
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     struct lk_req *r = lk_req_new("GET", "/api/users?id=7&x=%20y");
     lk_req_set_header(r, "Host", "api.example.com");
@@ -168,9 +144,9 @@ static void test_copy_to_upstream_defaults(void)
 
 static void test_copy_to_url_with_prefix_and_replace(void)
 {
-    struct lk_instance *in =
-        instance("{ to: { url: 'http://shadow.internal:8080/base/' },"
-                 "  path: { prefix: /shadow/, replace: { from: /api, to: /v2 } } }");
+    struct lk_instance *in = lk_instance_or_report(
+        plugin, "{ to: { url: 'http://shadow.internal:8080/base/' },"
+                "  path: { prefix: /shadow/, replace: { from: /api, to: /v2 } } }");
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     static const struct {
         const char *target, *url;
@@ -192,7 +168,8 @@ static void test_copy_to_url_with_prefix_and_replace(void)
     lk_instance_free(in);
 
     /* Replacing with "/" strips the segment; a path replaced away entirely becomes "/". */
-    in = instance("{ to: { url: 'http://s' }, path: { replace: { from: /api/, to: / } } }");
+    in = lk_instance_or_report(
+        plugin, "{ to: { url: 'http://s' }, path: { replace: { from: /api/, to: / } } }");
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     lk_http_reset();
     run_one(in, "GET", "/api/users", NULL);
@@ -204,8 +181,8 @@ static void test_copy_to_url_with_prefix_and_replace(void)
 
 static void test_headers_hop_by_hop_and_custom_mirror_header(void)
 {
-    struct lk_instance *in =
-        instance("{ to: { url: 'http://shadow' }, header: { name: X-Shadow, value: 'copy v2' } }");
+    struct lk_instance *in = lk_instance_or_report(
+        plugin, "{ to: { url: 'http://shadow' }, header: { name: X-Shadow, value: 'copy v2' } }");
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     struct lk_req *r = lk_req_new("GET", "/");
     lk_req_set_header(r, "Host", "h");
@@ -248,7 +225,8 @@ static void test_headers_hop_by_hop_and_custom_mirror_header(void)
 
 static void test_methods(void)
 {
-    struct lk_instance *in = instance("{ to: { url: 'http://s' }, methods: [GET, DELETE] }");
+    struct lk_instance *in =
+        lk_instance_or_report(plugin, "{ to: { url: 'http://s' }, methods: [GET, DELETE] }");
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     run_one(in, "GET", "/a", NULL);
     run_one(in, "POST", "/b", NULL);
@@ -266,8 +244,8 @@ static void test_methods(void)
 
 static void test_sample_is_deterministic_per_request_id(void)
 {
-    struct lk_instance *in =
-        instance("{ to: { url: 'http://s' }, sample: 0.1, max_inflight: 10000 }");
+    struct lk_instance *in = lk_instance_or_report(
+        plugin, "{ to: { url: 'http://s' }, sample: 0.1, max_inflight: 10000 }");
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     size_t want = 0;
     char id[32];
@@ -288,7 +266,7 @@ static void test_sample_is_deterministic_per_request_id(void)
     }
     lk_instance_free(in);
 
-    in = instance("{ to: { url: 'http://s' }, sample: 0 }");
+    in = lk_instance_or_report(plugin, "{ to: { url: 'http://s' }, sample: 0 }");
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     lk_http_reset();
     for (int i = 0; i < 100; i++)
@@ -313,7 +291,8 @@ static struct lk_req *post(int arrived)
 
 static void test_body_copied_within_max(void)
 {
-    struct lk_instance *in = instance("{ to: { url: 'http://s' }, body: { max: 1k } }");
+    struct lk_instance *in =
+        lk_instance_or_report(plugin, "{ to: { url: 'http://s' }, body: { max: 1k } }");
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     for (int arrived = 0; arrived <= 1; arrived++) {
         lk_http_reset();
@@ -349,7 +328,8 @@ static void test_body_copied_within_max(void)
 
 static void test_body_over_max_or_chunked_skipped(void)
 {
-    struct lk_instance *in = instance("{ to: { url: 'http://s' }, body: { max: 10 } }");
+    struct lk_instance *in =
+        lk_instance_or_report(plugin, "{ to: { url: 'http://s' }, body: { max: 10 } }");
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     /* Over max: the copy is skipped and the request goes on, never a 413. */
     struct lk_req *r = post(0);
@@ -381,7 +361,8 @@ static void test_body_over_max_or_chunked_skipped(void)
 
 static void test_body_false_copies_without_reading(void)
 {
-    struct lk_instance *in = instance("{ to: { url: 'http://s' }, body: false }");
+    struct lk_instance *in =
+        lk_instance_or_report(plugin, "{ to: { url: 'http://s' }, body: false }");
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     struct lk_req *r = post(0);
     CU_ASSERT_EQUAL(lk_run(in, r, LINTEL_PHASE_BALANCE), LINTEL_CONTINUE);
@@ -396,7 +377,8 @@ static void test_body_false_copies_without_reading(void)
 
 static void test_inflight_cap_drops_and_frees(void)
 {
-    struct lk_instance *in = instance("{ to: { url: 'http://shadow:81' }, max_inflight: 2, "
+    struct lk_instance *in =
+        lk_instance_or_report(plugin, "{ to: { url: 'http://shadow:81' }, max_inflight: 2, "
                                       "timeout: 300ms }");
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     lk_http_respond("http://shadow:81/slow", 200, "ok", 200);   /* answers after 200 ms */
@@ -426,7 +408,7 @@ static void test_inflight_cap_drops_and_frees(void)
 /* A copy in flight when the instance goes (reload) is cancelled by the host, never called. */
 static void test_instance_freed_with_copies_in_flight(void)
 {
-    struct lk_instance *in = instance("{ to: { url: 'http://shadow:81' } }");
+    struct lk_instance *in = lk_instance_or_report(plugin, "{ to: { url: 'http://shadow:81' } }");
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     lk_http_respond("http://shadow:81/x", 200, "ok", 500);
     run_one(in, "GET", "/x", NULL);
@@ -447,7 +429,7 @@ static void test_config_accepts(void)
         "{ to: { upstream: s }, path: { replace: { from: /, to: /v1 } }, header: { value: yes } }",
     };
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
-        struct lk_instance *in = instance(ok[i]);
+        struct lk_instance *in = lk_instance_or_report(plugin, ok[i]);
         CU_ASSERT_PTR_NOT_NULL(in);
         lk_instance_free(in);
     }
@@ -491,7 +473,7 @@ static void test_config_errors(void)
         {"{ to: { upstream: s }, max_inflight: 0 }", "1:38: max_inflight: must be an integer"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        const char *got = config_error(cases[i].yaml);
+        const char *got = lk_config_error(plugin, cases[i].yaml);
         if (strncmp(got, cases[i].err, strlen(cases[i].err)) != 0)
             fprintf(stderr, "\n  %s\n    got:    %s\n    wanted: %s...\n",
                     cases[i].yaml ? cases[i].yaml : "(none)", got, cases[i].err);

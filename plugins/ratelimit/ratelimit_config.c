@@ -7,6 +7,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include <lintel/config.h>
+
 #include "ratelimit.h"
 
 #define LIMIT_MAX 1000000000 /* requests per period */
@@ -48,20 +50,6 @@ static int fail(const struct reader *rd, const lintel_cfg *node, const char *msg
 {
     rd->host->cfg_error(rd->err, node, "%s", msg);
     return -1;
-}
-
-/* Every key of map must be in allowed. */
-static int check_keys(const struct reader *rd, const lintel_cfg *map, const char *const *allowed)
-{
-    for (size_t i = 0; i < rd->host->cfg_len(map); i++) {
-        const char *k = rd->host->cfg_key_at(map, i);
-        size_t j = 0;
-        while (allowed[j] && strcmp(allowed[j], k) != 0)
-            j++;
-        if (!allowed[j])
-            return fail(rd, rd->host->cfg_at(map, i), "unknown key");
-    }
-    return 0;
 }
 
 /* An integer in [lo, hi] at node; msg describes the range. */
@@ -248,7 +236,7 @@ static int read_redis(const struct reader *rd, const lintel_cfg *node, struct ra
     struct rl_redis_config *rc = &rl->redis;
     if (h->cfg_type(node) != LINTEL_CFG_MAP)
         return fail(rd, node, "must be a map");
-    if (check_keys(rd, node, redis_keys) < 0)
+    if (lintel_cfg_check_keys(rd->host, node, redis_keys, rd->err) < 0)
         return -1;
 
     const lintel_cfg *host = h->cfg_get(node, "host");
@@ -345,11 +333,7 @@ int rl_create(const struct lintel_host_api *host, lintel_instance *self, const l
               lintel_cfg_error *err, void **instance)
 {
     const struct reader rd = {.host = host, .self = self, .err = err};
-    if (host->cfg_type(config) != LINTEL_CFG_MAP) {
-        host->cfg_error(err, config, config ? "must be a map" : "required");
-        return -1;
-    }
-    if (check_keys(&rd, config, top_keys) < 0)
+    if (lintel_cfg_require_config(host, config, top_keys, err) < 0)
         return -1;
 
     struct ratelimit *rl = calloc(1, sizeof(*rl));

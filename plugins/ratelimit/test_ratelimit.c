@@ -26,10 +26,7 @@ static void next_window(uint64_t period)
 
 static int suite_init(void)
 {
-    char err[256];
-    plugin = lk_plugin_load(RATELIMIT_SO, err, sizeof(err));
-    if (!plugin)
-        fprintf(stderr, "%s\n", err);
+    plugin = lk_plugin_load_or_report(RATELIMIT_SO);
     return plugin ? 0 : -1;
 }
 
@@ -44,27 +41,6 @@ static void setup(void)
     lk_shared_reset();
     lk_log_clear();
     next_window(86400 * 1000); /* every window (up to a day) starts here */
-}
-
-static struct lk_instance *instance(const char *yaml)
-{
-    char err[256];
-    struct lk_instance *in = lk_instance_new(plugin, yaml, err, sizeof(err));
-    if (!in)
-        fprintf(stderr, "instance: %s\n", err);
-    return in;
-}
-
-/* Creates an instance that must fail and returns the error text. */
-static const char *config_error(const char *yaml)
-{
-    static char err[256];
-    struct lk_instance *in = lk_instance_new(plugin, yaml, err, sizeof(err));
-    if (in) {
-        lk_instance_free(in);
-        return "(created)";
-    }
-    return err;
 }
 
 /* One request from ip (with an optional "Name: value" header) through ACCESS and, when it goes
@@ -156,7 +132,7 @@ static void test_config_errors(void)
          "1:45: fault_tolerant: must be true or false"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        const char *got = config_error(cases[i][0]);
+        const char *got = lk_config_error(plugin, cases[i][0]);
         if (strcmp(got, cases[i][1]) != 0)
             fprintf(stderr, "\n  config %s\n    got  %s\n    want %s\n", cases[i][0], got,
                     cases[i][1]);
@@ -176,7 +152,7 @@ static void test_config_accepted(void)
         "{ second: 5, key: global }",
     };
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
-        struct lk_instance *in = instance(ok[i]);
+        struct lk_instance *in = lk_instance_or_report(plugin, ok[i]);
         CU_ASSERT_PTR_NOT_NULL(in);
         lk_instance_free(in);
     }
@@ -186,7 +162,8 @@ static void test_config_accepted(void)
 
 static void test_fixed_window(void)
 {
-    struct lk_instance *in = instance("{ second: 3, algorithm: fixed_window }");
+    struct lk_instance *in =
+        lk_instance_or_report(plugin, "{ second: 3, algorithm: fixed_window }");
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     advance(200);
     for (int i = 0; i < 3; i++) {
@@ -227,8 +204,8 @@ static void test_fixed_window(void)
 
 static void test_several_limits(void)
 {
-    struct lk_instance *in =
-        instance("{ second: 10, minute: 4, algorithm: fixed_window, status: 503 }");
+    struct lk_instance *in = lk_instance_or_report(
+        plugin, "{ second: 10, minute: 4, algorithm: fixed_window, status: 503 }");
     CU_ASSERT_FATAL(in != NULL);
     for (int i = 0; i < 4; i++) {
         struct lk_req *r = request(in, "/", NULL, NULL);
@@ -256,7 +233,8 @@ static void test_several_limits(void)
 
 static void test_hide_headers(void)
 {
-    struct lk_instance *in = instance("{ second: 1, algorithm: fixed_window, hide_headers: true }");
+    struct lk_instance *in =
+        lk_instance_or_report(plugin, "{ second: 1, algorithm: fixed_window, hide_headers: true }");
     CU_ASSERT_FATAL(in != NULL);
     for (int i = 0; i < 2; i++) {
         struct lk_req *r = request(in, "/", NULL, NULL);
@@ -277,7 +255,7 @@ static void test_hide_headers(void)
 /* The upstream's own RateLimit headers are replaced, not doubled. */
 static void test_replaces_upstream_headers(void)
 {
-    struct lk_instance *in = instance("{ second: 5 }");
+    struct lk_instance *in = lk_instance_or_report(plugin, "{ second: 5 }");
     CU_ASSERT_FATAL(in != NULL);
     struct lk_req *r = lk_req_new("GET", "/");
     CU_ASSERT_EQUAL(lk_run(in, r, LINTEL_PHASE_ACCESS), LINTEL_CONTINUE);
@@ -293,8 +271,8 @@ static void test_replaces_upstream_headers(void)
 
 static void test_key_header_falls_back_to_ip(void)
 {
-    struct lk_instance *in =
-        instance("{ second: 1, algorithm: fixed_window, key: { header: X-Api-Key } }");
+    struct lk_instance *in = lk_instance_or_report(
+        plugin, "{ second: 1, algorithm: fixed_window, key: { header: X-Api-Key } }");
     CU_ASSERT_FATAL(in != NULL);
     CU_ASSERT_EQUAL(status_of(in, "10.0.0.1", "X-Api-Key: k1"), 200);
     CU_ASSERT_EQUAL(status_of(in, "10.0.0.2", "X-Api-Key: k1"), 429); /* same key, other IP */
@@ -309,8 +287,8 @@ static void test_key_header_falls_back_to_ip(void)
 
 static void test_key_arg_route_global(void)
 {
-    struct lk_instance *in =
-        instance("{ second: 1, algorithm: fixed_window, key: [route, { arg: key }] }");
+    struct lk_instance *in = lk_instance_or_report(
+        plugin, "{ second: 1, algorithm: fixed_window, key: [route, { arg: key }] }");
     CU_ASSERT_FATAL(in != NULL);
     struct lk_req *r = request(in, "/?key=a", "10.0.0.1", NULL);
     CU_ASSERT_EQUAL(lk_resp_status(r), 200);
@@ -330,7 +308,7 @@ static void test_key_arg_route_global(void)
     lk_instance_free(in);
 
     /* global: one count for everything. */
-    in = instance("{ second: 2, algorithm: fixed_window, key: global }");
+    in = lk_instance_or_report(plugin, "{ second: 2, algorithm: fixed_window, key: global }");
     CU_ASSERT_FATAL(in != NULL);
     CU_ASSERT_EQUAL(status_of(in, "10.0.0.1", NULL), 200);
     CU_ASSERT_EQUAL(status_of(in, "10.0.0.2", "X-Api-Key: z"), 200);
@@ -341,8 +319,8 @@ static void test_key_arg_route_global(void)
 /* A long header value is hashed into the key: still told apart, still limited. */
 static void test_long_key(void)
 {
-    struct lk_instance *in =
-        instance("{ second: 1, algorithm: fixed_window, key: { header: X-Api-Key } }");
+    struct lk_instance *in = lk_instance_or_report(
+        plugin, "{ second: 1, algorithm: fixed_window, key: { header: X-Api-Key } }");
     CU_ASSERT_FATAL(in != NULL);
     char a[600], b[600];
     memset(a, 'a', sizeof(a));
@@ -392,7 +370,8 @@ static void test_key_consumer(void)
     struct lk_plugin *ap = lk_plugin_from_descriptor(&auth_desc, err, sizeof(err));
     CU_ASSERT_PTR_NOT_NULL_FATAL(ap);
     struct lk_instance *auth = lk_instance_new(ap, NULL, err, sizeof(err));
-    struct lk_instance *in = instance("{ second: 1, algorithm: fixed_window, key: consumer }");
+    struct lk_instance *in =
+        lk_instance_or_report(plugin, "{ second: 1, algorithm: fixed_window, key: consumer }");
     CU_ASSERT_FATAL(auth && in);
     static const struct {
         const char *ip, *user;
@@ -423,7 +402,7 @@ static void test_key_consumer(void)
 
 static void test_sliding_window(void)
 {
-    struct lk_instance *in = instance("{ second: 10 }");
+    struct lk_instance *in = lk_instance_or_report(plugin, "{ second: 10 }");
     CU_ASSERT_FATAL(in != NULL);
     advance(900);
     CU_ASSERT_EQUAL(passing(in, 15, NULL, NULL), 10);
@@ -476,7 +455,8 @@ static void test_sliding_window(void)
 static void test_token_bucket(void)
 {
     /* 10 per second, at most 2 at once: one every 100 ms after the burst. */
-    struct lk_instance *in = instance("{ second: 10, algorithm: token_bucket, burst: 2 }");
+    struct lk_instance *in =
+        lk_instance_or_report(plugin, "{ second: 10, algorithm: token_bucket, burst: 2 }");
     CU_ASSERT_FATAL(in != NULL);
     struct lk_req *r = request(in, "/", NULL, NULL);
     CU_ASSERT_EQUAL(lk_resp_status(r), 200);
@@ -511,7 +491,8 @@ static void test_token_bucket(void)
 static void test_token_bucket_default_burst(void)
 {
     /* Without burst the bucket holds the whole limit: 5 at once, then one per 12 s. */
-    struct lk_instance *in = instance("{ minute: 5, algorithm: token_bucket }");
+    struct lk_instance *in =
+        lk_instance_or_report(plugin, "{ minute: 5, algorithm: token_bucket }");
     CU_ASSERT_FATAL(in != NULL);
     CU_ASSERT_EQUAL(passing(in, 8, NULL, NULL), 5);
     advance(6000);
@@ -538,12 +519,12 @@ static void test_counts_survive_new_instance(void)
     for (size_t i = 0; i < 3; i++) {
         lk_shared_reset();
         next_window(1000);
-        struct lk_instance *in = instance(configs[i]);
+        struct lk_instance *in = lk_instance_or_report(plugin, configs[i]);
         CU_ASSERT_FATAL(in != NULL);
         CU_ASSERT_EQUAL(passing(in, 2, NULL, NULL), 2);
         lk_instance_free(in);
         /* The new instance (same plugin and instance name) sees the same counts. */
-        in = instance(configs[i]);
+        in = lk_instance_or_report(plugin, configs[i]);
         CU_ASSERT_FATAL(in != NULL);
         CU_ASSERT_EQUAL(passing(in, 3, NULL, NULL), 1);
         lk_instance_free(in);

@@ -168,15 +168,12 @@ static int handshake(struct fake *f)
  * extra into the config map (both start with ", "). */
 static struct lk_instance *redis_instance(int port, const char *redis_extra, const char *extra)
 {
-    char yaml[512], err[256];
+    char yaml[512];
     snprintf(yaml, sizeof(yaml),
              "{ second: 5, minute: 100, algorithm: fixed_window, policy: redis, redis: { host: "
              "127.0.0.1, port: %d, timeout: 200ms%s }%s }",
              port, redis_extra ? redis_extra : "", extra ? extra : "");
-    struct lk_instance *in = lk_instance_new(plugin, yaml, err, sizeof(err));
-    if (!in)
-        fprintf(stderr, "instance: %s\n", err);
-    return in;
+    return lk_instance_or_report(plugin, yaml);
 }
 
 static struct lk_req *new_request(const char *ip)
@@ -202,11 +199,8 @@ static int header_int(const struct lk_req *r, const char *name)
 
 static int suite_init(void)
 {
-    char err[256];
     signal(SIGPIPE, SIG_IGN); /* lintel ignores it too: hiredis may write to a closed socket */
-    plugin = lk_plugin_load(RATELIMIT_SO, err, sizeof(err));
-    if (!plugin)
-        fprintf(stderr, "%s\n", err);
+    plugin = lk_plugin_load_or_report(RATELIMIT_SO);
     return plugin ? 0 : -1;
 }
 

@@ -6,6 +6,8 @@
 
 #include <openssl/crypto.h>
 
+#include <lintel/config.h>
+
 #include "signature-internal.h"
 
 #define DEFAULT_SKEW_S 300
@@ -216,17 +218,9 @@ static int read_key(struct parse *p, lintel_instance *self, const lintel_cfg *en
                     const struct lintel_consumer *c, struct sig_key *k)
 {
     const struct lintel_host_api *h = p->host;
-    if (h->cfg_type(entry) != LINTEL_CFG_MAP) {
-        h->cfg_error(p->err, entry, "must be a map");
+    static const char *const keys[] = {"key_id", "secret", NULL};
+    if (lintel_cfg_require_map(h, entry, keys, p->err) < 0)
         return -1;
-    }
-    for (size_t i = 0; i < h->cfg_len(entry); i++) {
-        const char *key = h->cfg_key_at(entry, i);
-        if (strcmp(key, "key_id") != 0 && strcmp(key, "secret") != 0) {
-            h->cfg_error(p->err, h->cfg_at(entry, i), "unknown key");
-            return -1;
-        }
-    }
     const lintel_cfg *id = h->cfg_get(entry, "key_id"), *secret = h->cfg_get(entry, "secret");
     if (!id || !secret) {
         h->cfg_error(p->err, entry, "%s: required", id ? "secret" : "key_id");
@@ -369,21 +363,7 @@ static int check_keys(struct parse *p, const lintel_cfg *config)
         "max_body", "required_headers", "replay_protection", "nonce_capacity", NULL};
     if (!config)
         return 0;
-    if (p->host->cfg_type(config) != LINTEL_CFG_MAP) {
-        p->host->cfg_error(p->err, config, "must be a map");
-        return -1;
-    }
-    for (size_t i = 0; i < p->host->cfg_len(config); i++) {
-        const char *key = p->host->cfg_key_at(config, i);
-        size_t k = 0;
-        while (keys[k] && strcmp(keys[k], key) != 0)
-            k++;
-        if (!keys[k]) {
-            p->host->cfg_error(p->err, p->host->cfg_at(config, i), "unknown key");
-            return -1;
-        }
-    }
-    return 0;
+    return lintel_cfg_require_map(p->host, config, keys, p->err);
 }
 
 /* "HMAC-SHA256, HMAC-SHA512": the schemes a 401 offers in WWW-Authenticate. */

@@ -40,15 +40,12 @@ static int set_consumers(void)
 
 static int suite_init(void)
 {
-    char err[256];
     setenv("SIG_TEST_BOB", "bob-secret", 1);
     snprintf(carol_file, sizeof(carol_file), "/tmp/sig-test-carol-XXXXXX");
     int fd = mkstemp(carol_file);
     if (fd < 0 || write(fd, "carol-secret\n", 13) != 13 || close(fd) != 0)
         return -1;
-    plugin = lk_plugin_load(SIGNATURE_SO, err, sizeof(err));
-    if (!plugin)
-        fprintf(stderr, "%s\n", err);
+    plugin = lk_plugin_load_or_report(SIGNATURE_SO);
     return plugin && set_consumers() == 0 ? 0 : -1;
 }
 
@@ -58,15 +55,6 @@ static int suite_clean(void)
     lk_set_consumers(NULL, NULL, 0);
     lk_plugin_free(plugin);
     return 0;
-}
-
-static struct lk_instance *instance(const char *yaml)
-{
-    char err[256];
-    struct lk_instance *in = lk_instance_new(plugin, yaml, err, sizeof(err));
-    if (!in)
-        fprintf(stderr, "instance %s: %s\n", yaml ? yaml : "(none)", err);
-    return in;
 }
 
 /* ---- the client, following docs/plugins/signature.md ---------------------------------------- */
@@ -213,7 +201,8 @@ static void expect_refused(struct lk_instance *in, struct lk_req *r, int status,
 
 static void test_each_algorithm(void)
 {
-    struct lk_instance *in = instance("{ algorithms: [hmac-sha1, hmac-sha256, hmac-sha512] }");
+    struct lk_instance *in =
+        lk_instance_or_report(plugin, "{ algorithms: [hmac-sha1, hmac-sha256, hmac-sha512] }");
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     static const char *const algs[] = {"HMAC-SHA1", "HMAC-SHA256", "HMAC-SHA512"};
     for (int i = 0; i < 3; i++) {
@@ -229,7 +218,7 @@ static void test_each_algorithm(void)
     lk_instance_free(in);
 
     /* the default allows HMAC-SHA256 and HMAC-SHA512 only */
-    in = instance(NULL);
+    in = lk_instance_or_report(plugin, NULL);
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     struct lk_req *r = hmac_request(&(struct client){.alg = "HMAC-SHA1"});
     expect_refused(in, r, 401, "missing signature");
@@ -245,7 +234,7 @@ static void test_each_algorithm(void)
 
 static void test_secrets_from_env_and_file(void)
 {
-    struct lk_instance *in = instance(NULL);
+    struct lk_instance *in = lk_instance_or_report(plugin, NULL);
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     /* bob has no id: a client's own X-Consumer-Id does not get through */
     struct lk_req *r = hmac_request(
@@ -269,7 +258,7 @@ static void test_secrets_from_env_and_file(void)
 
 static void test_mismatch(void)
 {
-    struct lk_instance *in = instance(NULL);
+    struct lk_instance *in = lk_instance_or_report(plugin, NULL);
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     /* wrong secret; the body must not reveal what the right signature was */
     struct lk_req *good = hmac_request(&(struct client){.nonce = "n-mismatch"});
@@ -308,7 +297,7 @@ static void test_mismatch(void)
 
 static void test_signed_headers(void)
 {
-    struct lk_instance *in = instance("{ required_headers: [Host] }");
+    struct lk_instance *in = lk_instance_or_report(plugin, "{ required_headers: [Host] }");
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     /* names in any case, lowercased in the string; repeated headers joined with ',', trimmed */
     struct lk_req *r = hmac_request(&(struct client){
@@ -337,7 +326,7 @@ static void test_signed_headers(void)
 
 static void test_dates(void)
 {
-    struct lk_instance *in = instance(NULL); /* clock_skew: 300s */
+    struct lk_instance *in = lk_instance_or_report(plugin, NULL); /* clock_skew: 300s */
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     struct lk_req *r = hmac_request(&(struct client){.date_offset = -400});
     expect_refused(in, r, 401, "expired");
@@ -353,7 +342,7 @@ static void test_dates(void)
     lk_req_free(r);
     lk_instance_free(in);
 
-    in = instance("{ clock_skew: 10s }");
+    in = lk_instance_or_report(plugin, "{ clock_skew: 10s }");
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     r = hmac_request(&(struct client){.date_offset = -60});
     expect_refused(in, r, 401, "expired");
@@ -368,7 +357,7 @@ static void test_dates(void)
 
 static void test_replay(void)
 {
-    struct lk_instance *in = instance(NULL);
+    struct lk_instance *in = lk_instance_or_report(plugin, NULL);
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     struct lk_req *r = hmac_request(&(struct client){.nonce = "n-replay"});
     expect_accepted(in, r, "alice");
@@ -382,7 +371,7 @@ static void test_replay(void)
     expect_accepted(in, r, "alice");
     lk_req_free(r);
     /* a second instance of the plugin (another route) shares what was seen */
-    struct lk_instance *other = instance("{ algorithms: [hmac-sha256] }");
+    struct lk_instance *other = lk_instance_or_report(plugin, "{ algorithms: [hmac-sha256] }");
     CU_ASSERT_PTR_NOT_NULL_FATAL(other);
     r = hmac_request(&(struct client){.nonce = "n-replay"});
     expect_refused(other, r, 401, "replayed");
@@ -400,7 +389,7 @@ static void test_replay(void)
     lk_instance_free(in);
 
     /* replay_protection: false: no nonce needed, the same request passes twice */
-    in = instance("{ replay_protection: false }");
+    in = lk_instance_or_report(plugin, "{ replay_protection: false }");
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     for (int i = 0; i < 2; i++) {
         r = hmac_request(&(struct client){.nonce = ""});
@@ -412,7 +401,7 @@ static void test_replay(void)
 
 static void test_missing(void)
 {
-    struct lk_instance *in = instance(NULL);
+    struct lk_instance *in = lk_instance_or_report(plugin, NULL);
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     struct lk_req *r = lk_req_new("GET", "/v1/orders");
     expect_refused(in, r, 401, "missing signature");
@@ -476,7 +465,7 @@ static void test_missing(void)
 
 static void test_body(void)
 {
-    struct lk_instance *in = instance("{ validate_body: true, max_body: 64 }");
+    struct lk_instance *in = lk_instance_or_report(plugin, "{ validate_body: true, max_body: 64 }");
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     static const char body[] = "{\"item\":\"book\",\"qty\":1}";
     /* the body comes after the plugin asked for it: PAUSE, then the handler runs again */
@@ -531,8 +520,9 @@ static void test_body(void)
 
 static void test_params(void)
 {
-    struct lk_instance *md5 = instance("{ schemes: [params], params_digest: md5 }");
-    struct lk_instance *sha = instance("{ schemes: [params] }");
+    struct lk_instance *md5 =
+        lk_instance_or_report(plugin, "{ schemes: [params], params_digest: md5 }");
+    struct lk_instance *sha = lk_instance_or_report(plugin, "{ schemes: [params] }");
     CU_ASSERT_PTR_NOT_NULL_FATAL(md5);
     CU_ASSERT_PTR_NOT_NULL_FATAL(sha);
     char sorted[256];
@@ -600,7 +590,7 @@ static void test_params(void)
 
 static void test_both_schemes(void)
 {
-    struct lk_instance *in = instance("{ schemes: [hmac, params] }");
+    struct lk_instance *in = lk_instance_or_report(plugin, "{ schemes: [hmac, params] }");
     CU_ASSERT_PTR_NOT_NULL_FATAL(in);
     struct lk_req *r = hmac_request(&(struct client){0});
     expect_accepted(in, r, "alice");
@@ -619,48 +609,37 @@ static void test_both_schemes(void)
 
 /* ---- configuration -------------------------------------------------------------------------- */
 
-/* Creates an instance that must fail and returns the error text. */
-static const char *config_error(const char *yaml)
-{
-    static char err[256];
-    struct lk_instance *in = lk_instance_new(plugin, yaml, err, sizeof(err));
-    if (in) {
-        lk_instance_free(in);
-        return "(created)";
-    }
-    return err;
-}
-
 static void test_config_errors(void)
 {
-    CU_ASSERT_STRING_EQUAL(config_error("[hmac]"), "1:1: must be a map");
-    CU_ASSERT_STRING_EQUAL(config_error("{ shemes: [hmac] }"), "1:11: shemes: unknown key");
-    CU_ASSERT_STRING_EQUAL(config_error("{ schemes: [] }"),
+    CU_ASSERT_STRING_EQUAL(lk_config_error(plugin, "[hmac]"), "1:1: must be a map");
+    CU_ASSERT_STRING_EQUAL(lk_config_error(plugin, "{ shemes: [hmac] }"),
+                           "1:11: shemes: unknown key");
+    CU_ASSERT_STRING_EQUAL(lk_config_error(plugin, "{ schemes: [] }"),
                            "1:12: schemes: must be a non-empty list");
-    CU_ASSERT_STRING_EQUAL(config_error("{ schemes: [hmax] }"),
+    CU_ASSERT_STRING_EQUAL(lk_config_error(plugin, "{ schemes: [hmax] }"),
                            "1:13: schemes[0]: must be hmac or params");
-    CU_ASSERT_STRING_EQUAL(config_error("{ schemes: [hmac, hmac] }"),
+    CU_ASSERT_STRING_EQUAL(lk_config_error(plugin, "{ schemes: [hmac, hmac] }"),
                            "1:19: schemes[1]: is listed twice");
-    CU_ASSERT_STRING_EQUAL(config_error("{ algorithms: [hmac-md5] }"),
+    CU_ASSERT_STRING_EQUAL(lk_config_error(plugin, "{ algorithms: [hmac-md5] }"),
                            "1:16: algorithms[0]: must be hmac-sha1, hmac-sha256 or hmac-sha512");
-    CU_ASSERT_STRING_EQUAL(config_error("{ params_digest: sha1 }"),
+    CU_ASSERT_STRING_EQUAL(lk_config_error(plugin, "{ params_digest: sha1 }"),
                            "1:18: params_digest: must be md5 or sha256");
-    CU_ASSERT_STRING_EQUAL(config_error("{ clock_skew: 0s }"),
+    CU_ASSERT_STRING_EQUAL(lk_config_error(plugin, "{ clock_skew: 0s }"),
                            "1:15: clock_skew: must be a duration from 1s to 24h");
-    CU_ASSERT_STRING_EQUAL(config_error("{ clock_skew: 25h }"),
+    CU_ASSERT_STRING_EQUAL(lk_config_error(plugin, "{ clock_skew: 25h }"),
                            "1:15: clock_skew: must be a duration from 1s to 24h");
-    CU_ASSERT_STRING_EQUAL(config_error("{ validate_body: yes please }"),
+    CU_ASSERT_STRING_EQUAL(lk_config_error(plugin, "{ validate_body: yes please }"),
                            "1:18: validate_body: must be true or false");
-    CU_ASSERT_STRING_EQUAL(config_error("{ max_body: 0 }"),
+    CU_ASSERT_STRING_EQUAL(lk_config_error(plugin, "{ max_body: 0 }"),
                            "1:13: max_body: must be a size from 1 to 1g");
-    CU_ASSERT_STRING_EQUAL(config_error("{ required_headers: [\"x y\"] }"),
+    CU_ASSERT_STRING_EQUAL(lk_config_error(plugin, "{ required_headers: [\"x y\"] }"),
                            "1:22: required_headers[0]: must be a header name");
     CU_ASSERT_STRING_EQUAL(
-        config_error("{ required_headers: [Authorization] }"),
+        lk_config_error(plugin, "{ required_headers: [Authorization] }"),
         "1:22: required_headers[0]: cannot be signed (it carries the signature)");
-    CU_ASSERT_STRING_EQUAL(config_error("{ nonce_capacity: 10 }"),
+    CU_ASSERT_STRING_EQUAL(lk_config_error(plugin, "{ nonce_capacity: 10 }"),
                            "1:19: nonce_capacity: must be an integer from 1024 to 67108864");
-    CU_ASSERT_STRING_EQUAL(config_error("{ replay_protection: maybe }"),
+    CU_ASSERT_STRING_EQUAL(lk_config_error(plugin, "{ replay_protection: maybe }"),
                            "1:22: replay_protection: must be true or false");
     CU_ASSERT_EQUAL(lk_violations(), 0);
 }
@@ -671,7 +650,7 @@ static const char *consumers_error(const char *yaml)
     char err[256];
     if (lk_set_consumers(yaml, err, sizeof(err)) != 0)
         return "(consumers refused by the kit)";
-    const char *e = config_error(NULL);
+    const char *e = lk_config_error(plugin, NULL);
     set_consumers();
     return e;
 }

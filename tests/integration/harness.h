@@ -155,6 +155,49 @@ int it_write_file(const char *path, const char *fmt, ...) __attribute__((format(
  * (a plugin scan) sees the old file or the new one, never half of one. Returns 0 or -1. */
 int it_install_file(const char *src, const char *dst);
 
+/* ---- Configurations and lintel -t ------------------------------------------------------ */
+
+/* The text of the block-th (0: the first) ```yaml block of LINTEL_SOURCE_DIR/doc_rel_path (e.g.
+ * "docs/plugins/cors.md"), appended to out. With plugin_dir, the block must have a line starting
+ * "plugin_paths: [build/plugins]" (the pages run from the source tree) and gets
+ * plugin_paths: ["PLUGIN_DIR"] instead. Each of the n addresses addr_from[i] as the page writes
+ * them ("127.0.0.1:9001") becomes 127.0.0.1:port_to[i]. Returns 0, or -1 with a message on stderr
+ * (no such page or block, no plugin_paths line). */
+int it_doc_yaml(const char *doc_rel_path, int block, const char *plugin_dir,
+                const char *const *addr_from, const int *port_to, size_t n, struct it_buf *out);
+
+/* Checks a page's example: writes the first ```yaml block of doc_rel_path (it_doc_yaml with
+ * plugin_dir, no address changed) to the temporary file "doc-PAGE.yaml" and runs it_lintel_check
+ * on it. Returns lintel -t's exit code, or -1 (with a message on stderr) when plugin_dir is NULL,
+ * there is no such block or it could not run. */
+int it_doc_check(const char *doc_rel_path, const char *plugin_dir);
+
+/* A directory NAME in the temporary directory holding only a copy of the plugin so_path (under
+ * its own file name), so that plugin_paths: [DIR] loads no other .so. Returns the directory (valid
+ * until the program exits), or NULL with a message on stderr. */
+const char *it_plugin_dir(const char *name, const char *so_path);
+
+/* out gets "BUILD/rel": BUILD is the build directory, where LINTEL_BIN is ("plugins/cors.so",
+ * "tests/host-plugins/v1.0.0"). */
+void it_build_path(char *out, size_t len, const char *rel);
+
+/* Writes the temporary file name: a configuration for `lintel -t` (listen 127.0.0.1:1, no admin
+ * API, no upstreams or routes) whose global plugins come from plugin_dir, with plugins (the
+ * entries of plugins:, "  - { name: ... }\n" lines) from line 5 on. Returns its path (valid until
+ * the program exits), or NULL with a message on stderr. */
+const char *it_check_config(const char *name, const char *plugin_dir, const char *plugins);
+
+/* Runs `lintel -t -c conf` (10 s at most) and returns its exit code (-1 when it could not run or
+ * ran too long). Its stderr is appended to err; with err NULL, what it printed is shown on stderr
+ * when the exit code is not 0. */
+int it_lintel_check(const char *conf, struct it_buf *err);
+
+/* Whether `lintel -t -c conf` refuses conf: exit code 1 and the formatted text (often
+ * "CONF:LINE:COL: key.path: message") somewhere in its stderr. Otherwise prints what it said and
+ * what was wanted, and returns false. */
+bool it_lintel_refuses(const char *conf, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 /* ---- Responses -------------------------------------------------------------------------- */
 
 struct it_header {
@@ -268,5 +311,9 @@ int it_http_do(struct it_http *h, const struct it_http_req *q, struct it_respons
 /* GET url with optional extra headers (NULL-terminated, or NULL). */
 int it_http_get(struct it_http *h, const char *url, const char *const *headers,
                 struct it_response *r);
+
+/* The "requests" count of the test origin on port (its /stats, asked on a connection of its own:
+ * this call counts too), or -1 when it cannot be read. Main thread only (it_url). */
+long it_origin_requests(int port);
 
 #endif

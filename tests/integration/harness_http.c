@@ -543,3 +543,16 @@ int it_http_get(struct it_http *h, const char *url, const char *const *headers,
     struct it_http_req q = {.url = url, .headers = headers};
     return it_http_do(h, &q, r);
 }
+
+long it_origin_requests(int port)
+{
+    struct it_http h;
+    struct it_response r;
+    long n = -1;
+    if (it_http_init(&h) == 0 && it_http_get(&h, it_url(port, "/stats"), NULL, &r) == 0) {
+        n = (long)it_json_int(r.body.data, "requests");
+        it_response_free(&r);
+    }
+    it_http_free(&h);
+    return n;
+}

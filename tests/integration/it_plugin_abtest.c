@@ -98,8 +98,8 @@ static int start_gateway(struct env *e)
     e->port = it_free_port();
     e->admin = it_free_port();
     const char *conf = it_temp_path("abtest.yaml");
-    if (it_write_file(conf, config, e->port, e->admin, plugin_dir, e->o->port, e->v2->port,
-                      e->dead, "") != 0)
+    if (it_write_file(conf, config, e->port, e->admin, plugin_dir, e->o->port, e->v2->port, e->dead,
+                      "") != 0)
         return -1;
     e->gw = it_lintel_start(conf, e->port);
     return e->gw ? 0 : -1;
@@ -130,16 +130,6 @@ static int call(struct env *e, const char *method, const char *path, const char 
                             .body = body,
                             .body_len = body_len};
     return it_http_do(&e->h, &q, r);
-}
-
-static long origin_requests(struct env *e, struct it_proc *origin)
-{
-    struct it_response r;
-    if (it_http_get(&e->h, it_url(origin->port, "/stats"), NULL, &r) != 0)
-        return -1;
-    long n = (long)it_json_int(r.body.data, "requests");
-    it_response_free(&r);
-    return n;
 }
 
 /* Whether the JSON the origin echoed has key equal to want (NULL: key absent). */
@@ -275,7 +265,7 @@ static void test_redirects(void)
 {
     struct env e;
     CU_ASSERT_FATAL(start(&e) == 0);
-    long before = origin_requests(&e, e.o);
+    long before = it_origin_requests(e.o->port);
     struct it_response r;
     const char *u302[] = {"X-User: r302", NULL};
     CU_ASSERT_FATAL(call(&e, "GET", "/fail/a?b=1", u302, NULL, 0, &r) == 0);
@@ -290,7 +280,7 @@ static void test_redirects(void)
     CU_ASSERT(header_is(&r, "X-AB-Group", "beta"));
     it_response_free(&r);
     /* The gateway answered both: the origin saw none (only the /stats calls). */
-    CU_ASSERT_EQUAL(origin_requests(&e, e.o), before + 1);
+    CU_ASSERT_EQUAL(it_origin_requests(e.o->port), before + 1);
     stop(&e);
 }
 
@@ -302,7 +292,7 @@ static void test_failed_branch_replayed_on_original_path(void)
     CU_ASSERT_FATAL(start(&e) == 0);
     struct it_response r;
     const char *s503[] = {"X-User: s503", NULL};
-    long before = origin_requests(&e, e.o);
+    long before = it_origin_requests(e.o->port);
     /* The branch /status/503 answers 503: the request is replayed on /fail/x?k=v. */
     CU_ASSERT_FATAL(call(&e, "GET", "/fail/x?k=v", s503, NULL, 0, &r) == 0);
     CU_ASSERT_EQUAL(r.status, 200);
@@ -311,7 +301,7 @@ static void test_failed_branch_replayed_on_original_path(void)
     CU_ASSERT(echoed(&r, "headers.x-ab-group", NULL));
     CU_ASSERT(header_is(&r, "X-AB-Group", "0"));
     it_response_free(&r);
-    CU_ASSERT_EQUAL(origin_requests(&e, e.o), before + 3); /* branch, replay, /stats */
+    CU_ASSERT_EQUAL(it_origin_requests(e.o->port), before + 3); /* branch, replay, /stats */
 
     /* A PUT body within max_replay_body goes again, whole. */
     static char body[600];
@@ -405,8 +395,8 @@ static void test_unknown_upstream_refused(void)
     struct env e;
     CU_ASSERT_FATAL(start(&e) == 0);
     const char *conf = it_temp_path("abtest.yaml");
-    CU_ASSERT_FATAL(it_write_file(conf, config, e.port, e.admin, plugin_dir, e.o->port,
-                                  e.v2->port, e.dead, typo_route) == 0);
+    CU_ASSERT_FATAL(it_write_file(conf, config, e.port, e.admin, plugin_dir, e.o->port, e.v2->port,
+                                  e.dead, typo_route) == 0);
     struct it_response r;
     struct it_http_req q = {.method = "POST", .url = it_url(e.admin, "/-/reload")};
     CU_ASSERT_FATAL(it_http_do(&e.h, &q, &r) == 0);
@@ -425,92 +415,31 @@ static void test_unknown_upstream_refused(void)
     CU_ASSERT_FATAL(call(&e, "GET", "/noreplay", NULL, NULL, 0, &r) == 0);
     CU_ASSERT_EQUAL(r.status, 200);
     it_response_free(&r);
-    char *argv[] = {LINTEL_BIN, "-t", "-c", (char *)conf, NULL};
-    struct it_buf err = {0};
-    CU_ASSERT_EQUAL(it_run(argv, 10000, NULL, &err), 1);
-    CU_ASSERT(err.data && strstr(err.data, "no upstream named \"v3\""));
-    it_buf_free(&err);
+    CU_ASSERT(it_lintel_refuses(conf, "no upstream named \"v3\""));
     stop(&e);
 }
 
 /* ---- the documentation -------------------------------------------------------------------- */
 
-/* The first ```yaml block of docs/plugins/abtest.md with plugin_paths pointed at this build and,
- * when ports are given, its addresses replaced by them (8080, 9001, 9002 in the page). */
-static void doc_config(struct it_buf *yaml, const int ports[3])
-{
-    char doc_path[PATH_MAX];
-    snprintf(doc_path, sizeof(doc_path), "%s/docs/plugins/abtest.md", LINTEL_SOURCE_DIR);
-    FILE *f = fopen(doc_path, "r");
-    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
-    char line[PATH_MAX + 64];
-    int state = 0; /* 0 before the block, 1 inside, 2 after */
-    static const char *const addrs[] = {"127.0.0.1:8080", "127.0.0.1:9001", "127.0.0.1:9002"};
-    while (state < 2 && fgets(line, sizeof(line), f)) {
-        if (state == 0 && strcmp(line, "```yaml\n") == 0) {
-            state = 1;
-        } else if (state == 1 && strcmp(line, "```\n") == 0) {
-            state = 2;
-        } else if (state == 1) {
-            const char *from = "plugin_paths: [build/plugins]";
-            if (strncmp(line, from, strlen(from)) == 0)
-                snprintf(line, sizeof(line), "plugin_paths: [\"%s\"]\n", plugin_dir);
-            for (int i = 0; ports && i < 3; i++) {
-                char *at = strstr(line, addrs[i]);
-                if (at)
-                    snprintf(at, sizeof(line) - (size_t)(at - line), "127.0.0.1:%d\n", ports[i]);
-            }
-            it_buf_add(yaml, line, strlen(line));
-        }
-    }
-    fclose(f);
-    CU_ASSERT_EQUAL_FATAL(state, 2);
-}
-
+/* The first ```yaml block of docs/plugins/abtest.md, with plugin_paths pointed at this build, is
+ * a configuration `lintel -t` accepts; a bad bucket range is refused with its position. */
 static void test_documented_config_is_valid(void)
 {
-    struct it_buf yaml = {0};
-    doc_config(&yaml, NULL);
-    const char *conf = it_temp_path("abtest-doc.yaml");
-    CU_ASSERT_FATAL(it_write_file(conf, "%s", yaml.data) == 0);
-    it_buf_free(&yaml);
-    char *argv[] = {LINTEL_BIN, "-t", "-c", (char *)conf, NULL};
-    struct it_buf out = {0}, err = {0};
-    int rc = it_run(argv, 10000, &out, &err);
-    if (rc != 0)
-        fprintf(stderr, "lintel -t: %s%s\n", out.data ? out.data : "", err.data ? err.data : "");
-    CU_ASSERT_EQUAL(rc, 0);
-    it_buf_free(&out);
-    it_buf_free(&err);
+    CU_ASSERT_EQUAL(it_doc_check("docs/plugins/abtest.md", plugin_dir), 0);
 
-    const char *bad = it_temp_path("abtest-bad.yaml");
-    CU_ASSERT_FATAL(
-        it_write_file(bad,
-                      "listen: [ { address: \"127.0.0.1:1\" } ]\n"
-                      "admin: { enabled: false }\n"
-                      "plugin_paths: [\"%s\"]\n"
-                      "plugins:\n"
-                      "  - name: abtest\n"
-                      "    config:\n"
-                      "      uid: { from: arg, name: uid }\n"
-                      "      rules:\n"
-                      "        - { strategy: hash, buckets: \"0-100\", to: { path: /b } }\n"
-                      "upstreams: {}\n"
-                      "routes: []\n",
-                      plugin_dir) == 0);
-    char *argv_bad[] = {LINTEL_BIN, "-t", "-c", (char *)bad, NULL};
-    CU_ASSERT_EQUAL(it_run(argv_bad, 10000, &out, &err), 1);
-    char want[PATH_MAX + 128];
-    snprintf(want, sizeof(want),
-             "%s:9:38: plugins[0].config.rules[0].buckets: plugin abtest 1.0.0: must be a bucket "
-             "range \"LO-HI\" within 0-99",
-             bad);
-    if (!err.data || !strstr(err.data, want))
-        fprintf(stderr, "lintel -t said: %s\nwanted: %s\n", err.data ? err.data : "(nothing)",
-                want);
-    CU_ASSERT(err.data && strstr(err.data, want));
-    it_buf_free(&out);
-    it_buf_free(&err);
+    const char *bad = it_check_config("abtest-bad.yaml", plugin_dir,
+                                      "  - name: abtest\n"
+                                      "    config:\n"
+                                      "      uid: { from: arg, name: uid }\n"
+                                      "      rules:\n"
+                                      "        - { strategy: hash, buckets: \"0-100\", "
+                                      "to: { path: /b } }\n");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(bad);
+    CU_ASSERT(it_lintel_refuses(
+        bad,
+        "%s:9:38: plugins[0].config.rules[0].buckets: plugin abtest 1.0.0: must be a bucket "
+        "range \"LO-HI\" within 0-99",
+        bad));
 }
 
 /* The page's example answers as the page shows (origins named o9001 and o9002 there). */
@@ -519,8 +448,11 @@ static void test_documented_example_answers(void)
     struct it_proc *a = it_origin_start("o9001"), *b = it_origin_start("o9002");
     CU_ASSERT_FATAL(a && b);
     int ports[3] = {it_free_port(), a->port, b->port};
+    /* The page's addresses (8080, 9001, 9002) become the ports of this test. */
+    static const char *const addrs[] = {"127.0.0.1:8080", "127.0.0.1:9001", "127.0.0.1:9002"};
     struct it_buf yaml = {0};
-    doc_config(&yaml, ports);
+    CU_ASSERT_FATAL(it_doc_yaml("docs/plugins/abtest.md", 0, plugin_dir, addrs, ports, 3, &yaml) ==
+                    0);
     const char *conf = it_temp_path("abtest-doc-run.yaml");
     CU_ASSERT_FATAL(it_write_file(conf, "%s", yaml.data) == 0);
     it_buf_free(&yaml);
@@ -583,8 +515,6 @@ static CU_SuiteInfo suites[] = {
 
 int main(void)
 {
-    char bin[PATH_MAX];
-    snprintf(bin, sizeof(bin), "%s", LINTEL_BIN);
-    snprintf(plugin_dir, sizeof(plugin_dir), "%s/plugins", dirname(bin));
+    it_build_path(plugin_dir, sizeof(plugin_dir), "plugins");
     return it_main(suites, 240);
 }

@@ -80,31 +80,9 @@ static const char config_fmt[] =
     "      instance: ek, config: { methods: [external, key], external: {\n"
     "        url: \"http://127.0.0.1:%d/status/401\" } } } ] }\n";
 
-/* A fresh plugin directory holding only auth.so. */
-static const char *plugin_dir(void)
-{
-    const char *dir = it_temp_path("auth-plugins");
-    char dst[PATH_MAX];
-    mkdir(dir, 0700);
-    snprintf(dst, sizeof(dst), "%s/auth.so", dir);
-    FILE *in = fopen(auth_so, "rb"), *out = fopen(dst, "wb");
-    int ok = in && out;
-    char buf[65536];
-    size_t n;
-    while (ok && (n = fread(buf, 1, sizeof(buf), in)) > 0)
-        ok = fwrite(buf, 1, n, out) == n;
-    if (in)
-        fclose(in);
-    if (out && fclose(out) != 0)
-        ok = 0;
-    if (!ok)
-        fprintf(stderr, "cannot copy %s to %s\n", auth_so, dst);
-    return ok ? dir : NULL;
-}
-
 static int suite_init(void)
 {
-    const char *dir = plugin_dir();
+    const char *dir = it_plugin_dir("auth-plugins", auth_so);
     const char *rsa_pem = it_temp_path("alice-rs.pem"), *ec_pem = it_temp_path("alice-es.pem");
     const char *conf = it_temp_path("auth.yaml");
     rsa = authtest_rsa_key();
@@ -450,36 +428,7 @@ static void test_metrics(void)
  * complete configuration that `lintel -t` accepts. */
 static void test_doc_example(void)
 {
-    FILE *f = fopen(LINTEL_SOURCE_DIR "/docs/plugins/auth.md", "r");
-    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
-    struct it_buf yaml = {0};
-    char line[1024];
-    int in = 0, done = 0;
-    while (!done && fgets(line, sizeof(line), f)) {
-        if (!in) {
-            in = strcmp(line, "```yaml\n") == 0;
-        } else if (strcmp(line, "```\n") == 0) {
-            done = 1;
-        } else if (strncmp(line, "plugin_paths:", 13) == 0) {
-            char p[PATH_MAX + 32];
-            int n =
-                snprintf(p, sizeof(p), "plugin_paths: [\"%s\"]\n", it_temp_path("auth-plugins"));
-            it_buf_add(&yaml, p, (size_t)n);
-        } else {
-            it_buf_add(&yaml, line, strlen(line));
-        }
-    }
-    fclose(f);
-    CU_ASSERT_FATAL(done);
-    const char *conf = it_temp_path("doc-example.yaml");
-    CU_ASSERT_FATAL(it_write_file(conf, "%s", yaml.data) == 0);
-    char *argv[] = {LINTEL_BIN, "-t", "-c", (char *)conf, NULL};
-    struct it_buf err = {0};
-    CU_ASSERT_EQUAL(it_run(argv, 10000, NULL, &err), 0);
-    if (err.len)
-        fprintf(stderr, "%s", err.data);
-    it_buf_free(&err);
-    it_buf_free(&yaml);
+    CU_ASSERT_EQUAL(it_doc_check("docs/plugins/auth.md", it_temp_path("auth-plugins")), 0);
 }
 
 /* A credential the plugin cannot use stops the configuration, naming file, line and reason. */
@@ -513,17 +462,10 @@ static void test_credential_error(void)
     fclose(f);
     CU_ASSERT_FATAL(it_write_file(conf, "%s", text.data) == 0);
     it_buf_free(&text);
-    char *argv[] = {LINTEL_BIN, "-t", "-c", (char *)conf, NULL};
-    struct it_buf err = {0};
-    CU_ASSERT_EQUAL(it_run(argv, 10000, NULL, &err), 1);
-    char want[PATH_MAX + 64];
-    snprintf(want, sizeof(want), "%s:10:", conf); /* the public_key_file value's line */
-    bool ok = err.data && strstr(err.data, want) &&
-              strstr(err.data, "plugin auth 1.0.0: cannot read: No such file or directory");
-    CU_ASSERT(ok);
-    if (!ok)
-        fprintf(stderr, "lintel -t said: %s", err.data ? err.data : "(nothing)\n");
-    it_buf_free(&err);
+    CU_ASSERT(it_lintel_refuses(conf,
+                                "%s:10:62: consumers[0].credentials.jwt[0].public_key_file: plugin "
+                                "auth 1.0.0: cannot read: No such file or directory",
+                                conf));
 }
 
 static CU_TestInfo tests[] = {
@@ -549,8 +491,6 @@ static CU_SuiteInfo suites[] = {
 
 int main(void)
 {
-    char bin[PATH_MAX];
-    snprintf(bin, sizeof(bin), "%s", LINTEL_BIN);
-    snprintf(auth_so, sizeof(auth_so), "%s/plugins/auth.so", dirname(bin));
+    it_build_path(auth_so, sizeof(auth_so), "plugins/auth.so");
     return it_main(suites, 240);
 }

@@ -308,44 +308,15 @@ static void test_canary_down_stable_serves(void)
  * plugin, is a configuration `lintel -t` accepts. */
 static void test_documented_config_is_valid(void)
 {
-    char doc_path[PATH_MAX];
-    snprintf(doc_path, sizeof(doc_path), "%s/docs/plugins/canary.md", LINTEL_SOURCE_DIR);
-    FILE *f = fopen(doc_path, "r");
-    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
-    const char *dir = it_temp_path("canary-doc-plugins");
-    mkdir(dir, 0700);
-    char so[PATH_MAX];
-    snprintf(so, sizeof(so), "%s/canary.so", dir);
-    CU_ASSERT_FATAL(it_install_file(plugin_so, so) == 0);
+    const char *dir = it_plugin_dir("canary-doc-plugins", plugin_so);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(dir);
     struct it_buf yaml = {0};
-    char line[PATH_MAX + 64];
-    int state = 0; /* 0 before the block, 1 inside, 2 after */
-    while (state < 2 && fgets(line, sizeof(line), f)) {
-        if (state == 0 && strcmp(line, "```yaml\n") == 0) {
-            state = 1;
-        } else if (state == 1 && strcmp(line, "```\n") == 0) {
-            state = 2;
-        } else if (state == 1) {
-            const char *from = "plugin_paths: [build/plugins]";
-            if (strncmp(line, from, strlen(from)) == 0)
-                snprintf(line, sizeof(line), "plugin_paths: [\"%s\"]\n", dir);
-            it_buf_add(&yaml, line, strlen(line));
-        }
-    }
-    fclose(f);
-    CU_ASSERT_EQUAL_FATAL(state, 2);
+    CU_ASSERT_FATAL(it_doc_yaml("docs/plugins/canary.md", 0, dir, NULL, NULL, 0, &yaml) == 0);
     CU_ASSERT(strstr(yaml.data, "ramp:") != NULL);
     const char *conf = it_temp_path("canary-doc.yaml");
     CU_ASSERT_FATAL(it_write_file(conf, "%s", yaml.data) == 0);
     it_buf_free(&yaml);
-    char *argv[] = {LINTEL_BIN, "-t", "-c", (char *)conf, NULL};
-    struct it_buf out = {0}, err = {0};
-    int rc = it_run(argv, 10000, &out, &err);
-    if (rc != 0)
-        fprintf(stderr, "lintel -t: %s%s\n", out.data ? out.data : "", err.data ? err.data : "");
-    CU_ASSERT_EQUAL(rc, 0);
-    it_buf_free(&out);
-    it_buf_free(&err);
+    CU_ASSERT_EQUAL(it_lintel_check(conf, NULL), 0);
 }
 
 static CU_TestInfo tests[] = {
@@ -367,8 +338,6 @@ static CU_SuiteInfo suites[] = {
 
 int main(void)
 {
-    char bin[PATH_MAX];
-    snprintf(bin, sizeof(bin), "%s", LINTEL_BIN);
-    snprintf(plugin_so, sizeof(plugin_so), "%s/plugins/canary.so", dirname(bin));
+    it_build_path(plugin_so, sizeof(plugin_so), "plugins/canary.so");
     return it_main(suites, 240);
 }

@@ -88,16 +88,6 @@ static int start(struct env *e)
     return e->gw && it_http_init(&e->h) == 0 ? 0 : -1;
 }
 
-static long origin_requests(struct env *e)
-{
-    struct it_response r;
-    if (it_http_get(&e->h, it_url(e->origin->port, "/stats"), NULL, &r) != 0)
-        return -1;
-    long n = (long)it_json_int(r.body.data, "requests");
-    it_response_free(&r);
-    return n;
-}
-
 /* method path with the given request headers (NULL-terminated). */
 static int call(struct env *e, const char *method, const char *path, const char *const *headers,
                 struct it_response *r)
@@ -140,7 +130,7 @@ static void test_preflight_answered_by_gateway(void)
 {
     struct env e;
     CU_ASSERT_FATAL(start(&e) == 0);
-    long before = origin_requests(&e);
+    long before = it_origin_requests(e.origin->port);
     struct it_response r;
 
     const char *strict[] = {"Origin: https://a.example.com", "Access-Control-Request-Method: PUT",
@@ -181,7 +171,7 @@ static void test_preflight_answered_by_gateway(void)
     it_response_free(&r);
 
     /* None of them reached the upstream (the /stats call itself is the only new request). */
-    CU_ASSERT_EQUAL(origin_requests(&e), before + 1);
+    CU_ASSERT_EQUAL(it_origin_requests(e.origin->port), before + 1);
     it_http_free(&e.h);
 }
 
@@ -273,7 +263,7 @@ static void test_denied_origin(void)
     struct env e;
     CU_ASSERT_FATAL(start(&e) == 0);
     struct it_response r;
-    long before = origin_requests(&e);
+    long before = it_origin_requests(e.origin->port);
 
     /* A simple request still goes through; the browser is the one that withholds it. */
     const char *simple[] = {"Origin: http://evil.test", NULL};
@@ -300,7 +290,7 @@ static void test_denied_origin(void)
     it_response_free(&r);
 
     /* The simple GET reached the origin, the preflights did not; +1 for /stats. */
-    CU_ASSERT_EQUAL(origin_requests(&e), before + 2);
+    CU_ASSERT_EQUAL(it_origin_requests(e.origin->port), before + 2);
     it_http_free(&e.h);
 }
 
@@ -360,58 +350,14 @@ static void test_headers_on_gateway_and_plugin_errors(void)
  * configuration `lintel -t` accepts; and a bad cors config is refused with its position. */
 static void test_documented_config_is_valid(void)
 {
-    char doc_path[PATH_MAX];
-    snprintf(doc_path, sizeof(doc_path), "%s/docs/plugins/cors.md", LINTEL_SOURCE_DIR);
-    FILE *f = fopen(doc_path, "r");
-    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
-    struct it_buf yaml = {0};
-    char line[PATH_MAX + 64];
-    int state = 0; /* 0 before the block, 1 inside, 2 after */
-    while (state < 2 && fgets(line, sizeof(line), f)) {
-        if (state == 0 && strcmp(line, "```yaml\n") == 0) {
-            state = 1;
-        } else if (state == 1 && strcmp(line, "```\n") == 0) {
-            state = 2;
-        } else if (state == 1) {
-            const char *from = "plugin_paths: [build/plugins]";
-            if (strncmp(line, from, strlen(from)) == 0)
-                snprintf(line, sizeof(line), "plugin_paths: [\"%s\"]\n", plugin_dir);
-            it_buf_add(&yaml, line, strlen(line));
-        }
-    }
-    fclose(f);
-    CU_ASSERT_EQUAL_FATAL(state, 2);
-    const char *conf = it_temp_path("cors-doc.yaml");
-    CU_ASSERT_FATAL(it_write_file(conf, "%s", yaml.data) == 0);
-    it_buf_free(&yaml);
-    char *argv[] = {LINTEL_BIN, "-t", "-c", (char *)conf, NULL};
-    struct it_buf out = {0}, err = {0};
-    int rc = it_run(argv, 10000, &out, &err);
-    if (rc != 0)
-        fprintf(stderr, "lintel -t: %s%s\n", out.data ? out.data : "", err.data ? err.data : "");
-    CU_ASSERT_EQUAL(rc, 0);
-    it_buf_free(&out);
-    it_buf_free(&err);
+    CU_ASSERT_EQUAL(it_doc_check("docs/plugins/cors.md", plugin_dir), 0);
 
-    const char *bad = it_temp_path("cors-bad.yaml");
-    CU_ASSERT_FATAL(it_write_file(bad,
-                                  "listen: [ { address: \"127.0.0.1:1\" } ]\n"
-                                  "admin: { enabled: false }\n"
-                                  "plugin_paths: [\"%s\"]\n"
-                                  "plugins:\n"
-                                  "  - { name: cors, config: { origins: [\"https://a.test/\"] } }\n"
-                                  "upstreams: {}\n"
-                                  "routes: []\n",
-                                  plugin_dir) == 0);
-    char *argv_bad[] = {LINTEL_BIN, "-t", "-c", (char *)bad, NULL};
-    CU_ASSERT_EQUAL(it_run(argv_bad, 10000, &out, &err), 1);
-    char want[PATH_MAX + 64];
-    snprintf(want, sizeof(want), "%s:5:39: plugins[0].config.origins[0]: plugin cors 1.0.0: ", bad);
-    if (!err.data || !strstr(err.data, want))
-        fprintf(stderr, "lintel -t said: %s\n", err.data ? err.data : "(nothing)");
-    CU_ASSERT(err.data && strstr(err.data, want));
-    it_buf_free(&out);
-    it_buf_free(&err);
+    const char *bad =
+        it_check_config("cors-bad.yaml", plugin_dir,
+                        "  - { name: cors, config: { origins: [\"https://a.test/\"] } }\n");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(bad);
+    CU_ASSERT(
+        it_lintel_refuses(bad, "%s:5:39: plugins[0].config.origins[0]: plugin cors 1.0.0: ", bad));
 }
 
 static CU_TestInfo tests[] = {
@@ -434,10 +380,7 @@ static CU_SuiteInfo suites[] = {
 
 int main(void)
 {
-    char bin[PATH_MAX];
-    snprintf(bin, sizeof(bin), "%s", LINTEL_BIN);
-    const char *dir = dirname(bin);
-    snprintf(plugin_dir, sizeof(plugin_dir), "%s/plugins", dir);
-    snprintf(probe_dir, sizeof(probe_dir), "%s/tests/host-plugins/v1.0.0", dir);
+    it_build_path(plugin_dir, sizeof(plugin_dir), "plugins");
+    it_build_path(probe_dir, sizeof(probe_dir), "tests/host-plugins/v1.0.0");
     return it_main(suites, 240);
 }

@@ -79,16 +79,6 @@ static int start(struct env *e, int workers)
     return e->gw && it_http_init(&e->h) == 0 ? 0 : -1;
 }
 
-static long origin_requests(struct env *e)
-{
-    struct it_response r;
-    if (it_http_get(&e->h, it_url(e->origin->port, "/stats"), NULL, &r) != 0)
-        return -1;
-    long n = (long)it_json_int(r.body.data, "requests");
-    it_response_free(&r);
-    return n;
-}
-
 /* GET path on a keepalive connection (the same worker each time). */
 static int get(struct env *e, const char *path, const char *const *headers, struct it_response *r)
 {
@@ -226,13 +216,13 @@ static int64_t send_probe(struct env *e, struct it_conn *c, const char *path,
     int64_t deadline = it_now_ms() + 10000;
     *answered = false;
     while (it_now_ms() < deadline) {
-        long seen = origin_requests(e); /* every /stats call counts itself */
+        long seen = it_origin_requests(e->origin->port); /* every /stats call counts itself */
         if (seen < 0 || it_conn_open(c, e->port) != 0 || it_conn_send_str(c, req) != 0)
             return -1;
         int64_t sent = it_now_ms();
         /* Either the origin sees it, or the gateway answers it without the origin. */
         for (;;) {
-            long now = origin_requests(e);
+            long now = it_origin_requests(e->origin->port);
             if (now > seen + 1)
                 return sent;
             seen = now;
@@ -258,22 +248,23 @@ static void test_breaker_opens_and_half_opens(void)
 {
     struct env e;
     CU_ASSERT_FATAL(start(&e, 2) == 0);
-    long n0 = origin_requests(&e);
+    long n0 = it_origin_requests(e.origin->port);
     /* Three 503s from the origin (each replaced by the static answer) open the breaker. */
     for (int i = 0; i < 3; i++)
         expect_fallback(&e, "/br/status/503");
     int64_t opened = it_now_ms();
-    CU_ASSERT_EQUAL(origin_requests(&e), n0 + 3 + 1); /* each /stats call counts itself */
+    CU_ASSERT_EQUAL(it_origin_requests(e.origin->port),
+                    n0 + 3 + 1); /* each /stats call counts itself */
     CU_ASSERT(metric_is(&e, "lintel_plugin_gauge{plugin=\"fallback\",instance=\"br\","
                             "name=\"breaker_state\"} 1"));
     CU_ASSERT(metric_is(&e, "lintel_plugin_events_total{plugin=\"fallback\",instance=\"br\","
                             "name=\"breaker_open\"} 1"));
 
     /* Open: on both workers the answer comes without the origin. */
-    long n1 = origin_requests(&e);
+    long n1 = it_origin_requests(e.origin->port);
     for (int i = 0; i < 12; i++)
         expect_fallback(&e, "/br/status/200");
-    CU_ASSERT_EQUAL(origin_requests(&e), n1 + 1);
+    CU_ASSERT_EQUAL(it_origin_requests(e.origin->port), n1 + 1);
 
     /* After the cooldown one probe goes through; a slow one (read timeout, a failure), during
      * which every other request is still answered without the origin. */
@@ -285,10 +276,10 @@ static void test_breaker_opens_and_half_opens(void)
     CU_ASSERT(sent - opened >= 1000);
     CU_ASSERT(metric_is(&e, "lintel_plugin_gauge{plugin=\"fallback\",instance=\"br\","
                             "name=\"breaker_state\"} 2"));
-    long n2 = origin_requests(&e);
+    long n2 = it_origin_requests(e.origin->port);
     for (int i = 0; i < 6; i++)
         expect_fallback(&e, "/br/status/200");
-    CU_ASSERT_EQUAL(origin_requests(&e), n2 + 1);
+    CU_ASSERT_EQUAL(it_origin_requests(e.origin->port), n2 + 1);
     CU_ASSERT_FATAL(it_conn_read_response(&probe, false, 5000, &r) == 0);
     CU_ASSERT(header_is(&r, "X-Fallback", "static")); /* the 504 replaced */
     it_response_free(&r);
@@ -298,9 +289,9 @@ static void test_breaker_opens_and_half_opens(void)
                             "name=\"breaker_state\"} 1"));
     CU_ASSERT(metric_is(&e, "lintel_plugin_events_total{plugin=\"fallback\",instance=\"br\","
                             "name=\"breaker_open\"} 2"));
-    long n3 = origin_requests(&e);
+    long n3 = it_origin_requests(e.origin->port);
     expect_fallback(&e, "/br/status/200");
-    CU_ASSERT_EQUAL(origin_requests(&e), n3 + 1);
+    CU_ASSERT_EQUAL(it_origin_requests(e.origin->port), n3 + 1);
 
     /* The next probe succeeds: closed, the origin answers again. */
     sent = send_probe(&e, &probe, "/br/status/200", &r, &answered);
@@ -315,14 +306,14 @@ static void test_breaker_opens_and_half_opens(void)
     it_conn_close(&probe);
     CU_ASSERT(metric_is(&e, "lintel_plugin_gauge{plugin=\"fallback\",instance=\"br\","
                             "name=\"breaker_state\"} 0"));
-    long n4 = origin_requests(&e);
+    long n4 = it_origin_requests(e.origin->port);
     for (int i = 0; i < 4; i++) {
         CU_ASSERT_FATAL(get_fresh(&e, "/br/status/200", &r) == 0);
         CU_ASSERT_EQUAL(r.status, 200);
         CU_ASSERT_PTR_NULL(it_response_header(&r, "X-Fallback"));
         it_response_free(&r);
     }
-    CU_ASSERT_EQUAL(origin_requests(&e), n4 + 4 + 1);
+    CU_ASSERT_EQUAL(it_origin_requests(e.origin->port), n4 + 4 + 1);
     it_http_free(&e.h);
 }
 
@@ -332,63 +323,16 @@ static void test_breaker_opens_and_half_opens(void)
  * is a configuration `lintel -t` accepts; a missing body_file is refused with its position. */
 static void test_documented_config_is_valid(void)
 {
-    char doc_path[PATH_MAX];
-    snprintf(doc_path, sizeof(doc_path), "%s/docs/plugins/fallback.md", LINTEL_SOURCE_DIR);
-    FILE *f = fopen(doc_path, "r");
-    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
-    struct it_buf yaml = {0};
-    char line[PATH_MAX + 64];
-    int state = 0; /* 0 before the block, 1 inside, 2 after */
-    while (state < 2 && fgets(line, sizeof(line), f)) {
-        if (state == 0 && strcmp(line, "```yaml\n") == 0) {
-            state = 1;
-        } else if (state == 1 && strcmp(line, "```\n") == 0) {
-            state = 2;
-        } else if (state == 1) {
-            const char *from = "plugin_paths: [build/plugins]";
-            if (strncmp(line, from, strlen(from)) == 0)
-                snprintf(line, sizeof(line), "plugin_paths: [\"%s\"]\n", plugin_dir);
-            it_buf_add(&yaml, line, strlen(line));
-        }
-    }
-    fclose(f);
-    CU_ASSERT_EQUAL_FATAL(state, 2);
-    const char *conf = it_temp_path("fallback-doc.yaml");
-    CU_ASSERT_FATAL(it_write_file(conf, "%s", yaml.data) == 0);
-    it_buf_free(&yaml);
-    char *argv[] = {LINTEL_BIN, "-t", "-c", (char *)conf, NULL};
-    struct it_buf out = {0}, err = {0};
-    int rc = it_run(argv, 10000, &out, &err);
-    if (rc != 0)
-        fprintf(stderr, "lintel -t: %s%s\n", out.data ? out.data : "", err.data ? err.data : "");
-    CU_ASSERT_EQUAL(rc, 0);
-    it_buf_free(&out);
-    it_buf_free(&err);
+    CU_ASSERT_EQUAL(it_doc_check("docs/plugins/fallback.md", plugin_dir), 0);
 
-    const char *bad = it_temp_path("fallback-bad.yaml");
-    CU_ASSERT_FATAL(it_write_file(bad,
-                                  "listen: [ { address: \"127.0.0.1:1\" } ]\n"
-                                  "admin: { enabled: false }\n"
-                                  "plugin_paths: [\"%s\"]\n"
-                                  "plugins:\n"
-                                  "  - { name: fallback, config: { static: { body_file: "
-                                  "/nonexistent/down.json } } }\n"
-                                  "upstreams: {}\n"
-                                  "routes: []\n",
-                                  plugin_dir) == 0);
-    char *argv_bad[] = {LINTEL_BIN, "-t", "-c", (char *)bad, NULL};
-    CU_ASSERT_EQUAL(it_run(argv_bad, 10000, &out, &err), 1);
-    char want[PATH_MAX + 64];
-    snprintf(want, sizeof(want),
-             "%s:5:54: plugins[0].config.static.body_file: plugin fallback "
-             "1.0.0: cannot read /nonexistent/down.json",
-             bad);
-    if (!err.data || !strstr(err.data, want))
-        fprintf(stderr, "lintel -t said: %s\nwanted: %s\n", err.data ? err.data : "(nothing)",
-                want);
-    CU_ASSERT(err.data && strstr(err.data, want));
-    it_buf_free(&out);
-    it_buf_free(&err);
+    const char *bad = it_check_config("fallback-bad.yaml", plugin_dir,
+                                      "  - { name: fallback, config: { static: { body_file: "
+                                      "/nonexistent/down.json } } }\n");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(bad);
+    CU_ASSERT(it_lintel_refuses(bad,
+                                "%s:5:54: plugins[0].config.static.body_file: plugin fallback "
+                                "1.0.0: cannot read /nonexistent/down.json",
+                                bad));
 }
 
 static CU_TestInfo tests[] = {
@@ -407,8 +351,6 @@ static CU_SuiteInfo suites[] = {
 
 int main(void)
 {
-    char bin[PATH_MAX];
-    snprintf(bin, sizeof(bin), "%s", LINTEL_BIN);
-    snprintf(plugin_dir, sizeof(plugin_dir), "%s/plugins", dirname(bin));
+    it_build_path(plugin_dir, sizeof(plugin_dir), "plugins");
     return it_main(suites, 240);
 }

@@ -22,35 +22,9 @@
 #include "harness.h"
 
 static char logging_so[PATH_MAX];
-static const char *plugin_dir; /* the harness's temporary directory, holding logging.so */
+static const char *plugin_dir; /* a directory holding only logging.so */
 
 /* ---- small helpers ------------------------------------------------------------------------- */
-
-/* Copies the built plugin into the temporary directory: plugin_paths then holds no other .so
- * (every .so there is checked on load). */
-static int install_plugin(void)
-{
-    const char *dst = it_temp_path("logging.so");
-    FILE *in = fopen(logging_so, "rb"), *out = dst ? fopen(dst, "wb") : NULL;
-    int rc = in && out ? 0 : -1;
-    char buf[65536];
-    size_t n;
-    while (rc == 0 && (n = fread(buf, 1, sizeof(buf), in)) > 0)
-        if (fwrite(buf, 1, n, out) != n)
-            rc = -1;
-    if (in)
-        fclose(in);
-    if (out && fclose(out) != 0)
-        rc = -1;
-    if (rc < 0) {
-        fprintf(stderr, "cannot copy %s: %s\n", logging_so, strerror(errno));
-        return -1;
-    }
-    static char d[PATH_MAX];
-    snprintf(d, sizeof(d), "%s", dst);
-    plugin_dir = dirname(d);
-    return 0;
-}
 
 /* The content of path (empty when missing). Free with it_buf_free. */
 static struct it_buf slurp(const char *path)
@@ -237,13 +211,7 @@ static int start(struct env *e, const char *rest, ...)
         0)
         return -1;
     /* The configuration must also pass lintel -t (the docs' promise for every example). */
-    char *argv[] = {LINTEL_BIN, "-t", "-c", (char *)e->conf, NULL};
-    struct it_buf err = {0};
-    int rc = it_run(argv, 10000, NULL, &err);
-    if (rc != 0)
-        fprintf(stderr, "lintel -t: %s\n", err.data ? err.data : "");
-    it_buf_free(&err);
-    if (rc != 0)
+    if (it_lintel_check(e->conf, NULL) != 0)
         return -1;
     e->gw = it_lintel_start(e->conf, e->port);
     return e->gw ? 0 : -1;
@@ -758,7 +726,8 @@ static CU_TestInfo tests[] = {
 
 static int suite_init(void)
 {
-    return install_plugin();
+    plugin_dir = it_plugin_dir("logging-plugins", logging_so);
+    return plugin_dir ? 0 : -1;
 }
 
 static CU_SuiteInfo suites[] = {
@@ -768,8 +737,6 @@ static CU_SuiteInfo suites[] = {
 
 int main(void)
 {
-    char bin[PATH_MAX];
-    snprintf(bin, sizeof(bin), "%s", LINTEL_BIN);
-    snprintf(logging_so, sizeof(logging_so), "%s/plugins/logging.so", dirname(bin));
+    it_build_path(logging_so, sizeof(logging_so), "plugins/logging.so");
     return it_main(suites, 240);
 }

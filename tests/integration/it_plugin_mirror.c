@@ -251,15 +251,7 @@ struct gw {
 static const char *plugin_dir(void)
 {
     static const char *dir;
-    if (dir)
-        return dir;
-    const char *d = it_temp_path("plugins");
-    mkdir(d, 0700);
-    char dst[PATH_MAX];
-    snprintf(dst, sizeof(dst), "%s/mirror.so", d);
-    if (it_install_file(plugin_so, dst) != 0)
-        return NULL;
-    return dir = d;
+    return dir ? dir : (dir = it_plugin_dir("plugins", plugin_so));
 }
 
 /* Starts an origin "o" and a gateway whose config is HEAD, then `rest` formatted with the
@@ -634,33 +626,7 @@ static void test_cap_drops_counted(void)
  * lintel -t once its plugin path points at this test's copy of the plugin. */
 static void test_docs_example(void)
 {
-    char path[PATH_MAX];
-    snprintf(path, sizeof(path), "%s/docs/plugins/mirror.md", LINTEL_SOURCE_DIR);
-    FILE *f = fopen(path, "r");
-    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
-    static char page[65536];
-    size_t n = fread(page, 1, sizeof(page) - 1, f);
-    fclose(f);
-    page[n] = '\0';
-    char *start = strstr(page, "```yaml\nlisten:");
-    CU_ASSERT_PTR_NOT_NULL_FATAL(start);
-    start += 8;
-    char *end = strstr(start, "\n```\n");
-    CU_ASSERT_PTR_NOT_NULL_FATAL(end);
-    end[1] = '\0';
-    char *at = strstr(start, "[build/plugins]");
-    CU_ASSERT_PTR_NOT_NULL_FATAL(at);
-    *at = '\0';
-    const char *dir = plugin_dir();
-    const char *conf = it_temp_path("docs-example.yaml");
-    CU_ASSERT_FATAL(dir && it_write_file(conf, "%s[\"%s\"]%s", start, dir, at + 15) == 0);
-    char *argv[] = {LINTEL_BIN, "-t", "-c", (char *)conf, NULL};
-    struct it_buf out = {0}, err = {0};
-    CU_ASSERT_EQUAL(it_run(argv, 10000, &out, &err), 0);
-    if (err.len)
-        fprintf(stderr, "\n  lintel -t: %s\n", err.data);
-    it_buf_free(&out);
-    it_buf_free(&err);
+    CU_ASSERT_EQUAL(it_doc_check("docs/plugins/mirror.md", plugin_dir()), 0);
 }
 
 static void test_config_error(void)
@@ -679,33 +645,23 @@ static void test_config_error(void)
          "\"shadw\" in this configuration"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        CU_ASSERT_FATAL(dir && it_write_file(conf,
-                                             "listen: [ { address: \"127.0.0.1:%d\" } ]\n"
-                                             "plugin_paths: [\"%s\"]\n"
-                                             "upstreams:\n"
-                                             "  o: { targets: [ { address: \"127.0.0.1:9\" } ] }\n"
-                                             "  shadow: { targets: [ { address: \"127.0.0.1:9\" } ] }\n"
-                                             "routes:\n"
-                                             "  - name: r\n"
-                                             "    upstream: o\n"
-                                             "    plugins:\n"
-                                             "      - name: mirror\n"
-                                             "        config:\n"
-                                             "          to: { upstream: %s }\n"
-                                             "          sample: %s\n",
-                                             it_free_port(), dir, cases[i].to,
-                                             cases[i].sample) == 0);
-        char *argv[] = {LINTEL_BIN, "-t", "-c", (char *)conf, NULL};
-        struct it_buf out = {0}, err = {0};
-        CU_ASSERT_EQUAL(it_run(argv, 10000, &out, &err), 1);
-        char want[PATH_MAX + 200];
-        snprintf(want, sizeof(want), "%s:%s", conf, cases[i].want);
-        if (!err.data || !strstr(err.data, want))
-            fprintf(stderr, "\n  lintel -t said: %s\n  wanted: %s\n", err.data ? err.data : "",
-                    want);
-        CU_ASSERT(err.data && strstr(err.data, want));
-        it_buf_free(&out);
-        it_buf_free(&err);
+        CU_ASSERT_FATAL(dir &&
+                        it_write_file(conf,
+                                      "listen: [ { address: \"127.0.0.1:%d\" } ]\n"
+                                      "plugin_paths: [\"%s\"]\n"
+                                      "upstreams:\n"
+                                      "  o: { targets: [ { address: \"127.0.0.1:9\" } ] }\n"
+                                      "  shadow: { targets: [ { address: \"127.0.0.1:9\" } ] }\n"
+                                      "routes:\n"
+                                      "  - name: r\n"
+                                      "    upstream: o\n"
+                                      "    plugins:\n"
+                                      "      - name: mirror\n"
+                                      "        config:\n"
+                                      "          to: { upstream: %s }\n"
+                                      "          sample: %s\n",
+                                      it_free_port(), dir, cases[i].to, cases[i].sample) == 0);
+        CU_ASSERT(it_lintel_refuses(conf, "%s:%s", conf, cases[i].want));
     }
 }
 
@@ -728,8 +684,6 @@ static CU_SuiteInfo suites[] = {
 
 int main(void)
 {
-    char bin[PATH_MAX];
-    snprintf(bin, sizeof(bin), "%s", LINTEL_BIN);
-    snprintf(plugin_so, sizeof(plugin_so), "%s/plugins/mirror.so", dirname(bin));
+    it_build_path(plugin_so, sizeof(plugin_so), "plugins/mirror.so");
     return it_main(suites, 240);
 }

@@ -39,11 +39,7 @@ static char auth_so[PATH_MAX];   /* and auth.so, which sets the consumer */
  * built next to it cannot affect these tests, and the reload test can replace the file). */
 static const char *plugin_dir(const char *name)
 {
-    const char *dir = it_temp_path(name);
-    mkdir(dir, 0700);
-    char dst[PATH_MAX];
-    snprintf(dst, sizeof(dst), "%s/ratelimit.so", dir);
-    return it_install_file(plugin_so, dst) == 0 ? dir : NULL;
+    return it_plugin_dir(name, plugin_so);
 }
 
 #define HEAD_CONSUMERS                                                                             \
@@ -79,19 +75,6 @@ static int gw_start(struct gw *g, const char *name, const char *dir, int origin_
         return -1;
     g->proc = it_lintel_start(g->conf, g->port);
     return g->proc ? 0 : -1;
-}
-
-static long origin_requests(int origin_port)
-{
-    struct it_http h;
-    struct it_response r;
-    long n = -1;
-    if (it_http_init(&h) == 0 && it_http_get(&h, it_url(origin_port, "/stats"), NULL, &r) == 0) {
-        n = (long)it_json_int(r.body.data, "requests");
-        it_response_free(&r);
-    }
-    it_http_free(&h);
-    return n;
 }
 
 /* ---- windows --------------------------------------------------------------------------------- */
@@ -363,7 +346,7 @@ static void exact_across_workers(const char *algorithm)
         /* A key never used before: no previous window weighs on a sliding window. */
         char client[32];
         snprintf(client, sizeof(client), "exact-%d", attempt);
-        long before = origin_requests(origin->port);
+        long before = it_origin_requests(origin->port);
         int64_t w = window_start(it_now_ms, 1000, -1);
         t = send_burst(&g.port, 1, 15, 10, "/", client); /* 150 over 15 connections */
         if (it_now_ms() / 1000 != w) {
@@ -372,7 +355,7 @@ static void exact_across_workers(const char *algorithm)
             continue;
         }
         /* The refused requests never reached the upstream. */
-        CU_ASSERT_EQUAL(origin_requests(origin->port), before + 100 + 1);
+        CU_ASSERT_EQUAL(it_origin_requests(origin->port), before + 100 + 1);
         break;
     }
     CU_ASSERT(attempt < 3);
@@ -605,58 +588,21 @@ static void test_config_check(void)
     char text[512];
     snprintf(text, sizeof(text), routes, "10");
     CU_ASSERT_FATAL(it_write_file(conf, HEAD "%s", it_free_port(), dir, origin->port, text) == 0);
-    char *argv[] = {LINTEL_BIN, "-t", "-c", (char *)conf, NULL};
-    struct it_buf out = {0}, err = {0};
-    CU_ASSERT_EQUAL(it_run(argv, 10000, &out, &err), 0);
-    it_buf_free(&out);
-    it_buf_free(&err);
+    CU_ASSERT_EQUAL(it_lintel_check(conf, NULL), 0);
 
     snprintf(text, sizeof(text), routes, "0");
     CU_ASSERT_FATAL(it_write_file(conf, HEAD "%s", it_free_port(), dir, origin->port, text) == 0);
-    CU_ASSERT_EQUAL(it_run(argv, 10000, &out, &err), 1);
-    char want[PATH_MAX + 160];
-    snprintf(want, sizeof(want),
-             "%s:12:27: routes[0].plugins[0].config.second: plugin ratelimit 1.1.0: must be an "
-             "integer from 1 to 1000000000",
-             conf);
-    if (!err.data || !strstr(err.data, want))
-        fprintf(stderr, "\n  lintel -t said: %s\n  wanted: %s\n", err.data ? err.data : "", want);
-    CU_ASSERT(err.data && strstr(err.data, want));
-    it_buf_free(&out);
-    it_buf_free(&err);
+    CU_ASSERT(it_lintel_refuses(conf,
+                                "%s:12:27: routes[0].plugins[0].config.second: plugin ratelimit "
+                                "1.1.0: must be an integer from 1 to 1000000000",
+                                conf));
 }
 
 /* The page's complete example (its first ```yaml block that starts with "listen:") passes
  * lintel -t once its plugin path points at this test's copy of the plugin. */
 static void test_docs_example(void)
 {
-    char path[PATH_MAX];
-    snprintf(path, sizeof(path), "%s/docs/plugins/ratelimit.md", LINTEL_SOURCE_DIR);
-    FILE *f = fopen(path, "r");
-    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
-    static char page[65536];
-    size_t n = fread(page, 1, sizeof(page) - 1, f);
-    fclose(f);
-    page[n] = '\0';
-    char *start = strstr(page, "```yaml\nlisten:");
-    CU_ASSERT_PTR_NOT_NULL_FATAL(start);
-    start += 8;
-    char *end = strstr(start, "\n```\n");
-    CU_ASSERT_PTR_NOT_NULL_FATAL(end);
-    end[1] = '\0';
-    char *at = strstr(start, "[build/plugins]");
-    CU_ASSERT_PTR_NOT_NULL_FATAL(at);
-    *at = '\0';
-    const char *dir = plugin_dir("rl-docs");
-    const char *conf = it_temp_path("docs-example.yaml");
-    CU_ASSERT_FATAL(dir && it_write_file(conf, "%s[\"%s\"]%s", start, dir, at + 15) == 0);
-    char *argv[] = {LINTEL_BIN, "-t", "-c", (char *)conf, NULL};
-    struct it_buf out = {0}, err = {0};
-    CU_ASSERT_EQUAL(it_run(argv, 10000, &out, &err), 0);
-    if (err.len)
-        fprintf(stderr, "\n  lintel -t: %s\n", err.data);
-    it_buf_free(&out);
-    it_buf_free(&err);
+    CU_ASSERT_EQUAL(it_doc_check("docs/plugins/ratelimit.md", plugin_dir("rl-docs")), 0);
 }
 
 /* ---- policy redis ---------------------------------------------------------------------------- */
@@ -693,7 +639,7 @@ static void test_redis_shared_by_two_gateways(void)
     for (attempt = 0; attempt < 3; attempt++) {
         char client[32];
         snprintf(client, sizeof(client), "shared-%d", attempt);
-        long before = origin_requests(origin->port);
+        long before = it_origin_requests(origin->port);
         int64_t w = window_start(wall_ms, 1000, -1);  /* Redis counts on its own (wall) clock */
         t = send_burst(ports, 2, 4, 10, "/", client); /* 80: 40 through each gateway */
         if (wall_ms() / 1000 != w) {
@@ -701,7 +647,7 @@ static void test_redis_shared_by_two_gateways(void)
                    t.other);
             continue;
         }
-        CU_ASSERT_EQUAL(origin_requests(origin->port), before + 50 + 1);
+        CU_ASSERT_EQUAL(it_origin_requests(origin->port), before + 50 + 1);
         break;
     }
     CU_ASSERT(attempt < 3);
@@ -794,10 +740,7 @@ static CU_SuiteInfo suites[] = {
 
 int main(void)
 {
-    char bin[PATH_MAX];
-    snprintf(bin, sizeof(bin), "%s", LINTEL_BIN);
-    const char *dir = dirname(bin);
-    snprintf(plugin_so, sizeof(plugin_so), "%s/plugins/ratelimit.so", dir);
-    snprintf(auth_so, sizeof(auth_so), "%s/plugins/auth.so", dir);
+    it_build_path(plugin_so, sizeof(plugin_so), "plugins/ratelimit.so");
+    it_build_path(auth_so, sizeof(auth_so), "plugins/auth.so");
     return it_main(suites, 240);
 }

@@ -68,21 +68,7 @@ struct env {
 /* A private plugin directory holding only signature.so (a copy of the build's). */
 static const char *plugin_dir(void)
 {
-    const char *dir = it_temp_path("sig-plugins");
-    mkdir(dir, 0700);
-    char dst[PATH_MAX];
-    snprintf(dst, sizeof(dst), "%s/signature.so", dir);
-    FILE *in = fopen(so_path, "rb"), *out = fopen(dst, "wb");
-    int ok = in && out;
-    char buf[65536];
-    size_t n;
-    while (ok && (n = fread(buf, 1, sizeof(buf), in)) > 0)
-        ok = fwrite(buf, 1, n, out) == n;
-    if (in)
-        fclose(in);
-    if (out && fclose(out) != 0)
-        ok = 0;
-    return ok ? dir : NULL;
+    return it_plugin_dir("sig-plugins", so_path);
 }
 
 static void start(struct env *e)
@@ -97,20 +83,6 @@ static void start(struct env *e)
     CU_ASSERT_FATAL(it_write_file(conf, config_fmt, e->port, dir, secret, e->origin->port) == 0);
     e->gw = it_lintel_start(conf, e->port);
     CU_ASSERT_PTR_NOT_NULL_FATAL(e->gw);
-}
-
-static long origin_requests(const struct env *e)
-{
-    struct it_http h;
-    struct it_response r;
-    long n = -1;
-    if (it_http_init(&h) == 0 &&
-        it_http_get(&h, it_url(e->origin->port, "/stats"), NULL, &r) == 0) {
-        n = (long)it_json_int(r.body.data, "requests");
-        it_response_free(&r);
-    }
-    it_http_free(&h);
-    return n;
 }
 
 /* ---- the client, following docs/plugins/signature.md ---------------------------------------- */
@@ -300,7 +272,7 @@ static void test_hmac_refused(void)
     start(&e);
     struct it_http h;
     CU_ASSERT_FATAL(it_http_init(&h) == 0);
-    long before = origin_requests(&e);
+    long before = it_origin_requests(e.origin->port);
     static const char body[] = "{\"item\":\"book\",\"qty\":1}";
     static const struct {
         struct hmac_spec spec;
@@ -352,7 +324,7 @@ static void test_hmac_refused(void)
     CU_ASSERT(challenge && strcmp(challenge, "HMAC-SHA1, HMAC-SHA256, HMAC-SHA512") == 0);
     it_response_free(&r);
     /* none of them reached the upstream (the /stats call itself is the only new request) */
-    CU_ASSERT_EQUAL(origin_requests(&e), before + 1);
+    CU_ASSERT_EQUAL(it_origin_requests(e.origin->port), before + 1);
     it_http_free(&h);
 }
 
@@ -524,7 +496,7 @@ static void test_validate_body(void)
         it_response_free(&r);
 
         /* over max_body: the gateway's 413, nothing reaches the upstream */
-        long before = origin_requests(&e);
+        long before = it_origin_requests(e.origin->port);
         struct it_http fresh; /* the 413 closes the connection */
         CU_ASSERT_FATAL(it_http_init(&fresh) == 0);
         s = (struct hmac_spec){.body = body, .body_len = 5000, .chunked = chunked};
@@ -532,7 +504,7 @@ static void test_validate_body(void)
         CU_ASSERT_EQUAL(r.status, 413);
         it_response_free(&r);
         it_http_free(&fresh);
-        CU_ASSERT_EQUAL(origin_requests(&e), before + 1);
+        CU_ASSERT_EQUAL(it_origin_requests(e.origin->port), before + 1);
     }
     it_http_free(&h);
 }
@@ -608,49 +580,8 @@ static void test_params(void)
  * example) is a configuration lintel -t accepts, once its plugin path points at the build. */
 static void test_docs_example_config(void)
 {
-    char doc_path[PATH_MAX];
-    snprintf(doc_path, sizeof(doc_path), "%s/docs/plugins/signature.md", LINTEL_SOURCE_DIR);
-    FILE *f = fopen(doc_path, "r");
-    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
-    struct it_buf yaml = {0};
-    char line[1024];
-    int state = 0; /* 0: before, 1: in a yaml block, 2: in the one we want, 3: done */
-    const char *dir = plugin_dir();
-    CU_ASSERT_PTR_NOT_NULL_FATAL(dir);
-    while (state < 3 && fgets(line, sizeof(line), f)) {
-        if (state == 0 && strcmp(line, "```yaml\n") == 0) {
-            state = 1;
-        } else if (state >= 1 && strcmp(line, "```\n") == 0) {
-            state = state == 2 ? 3 : 0;
-            if (state == 0)
-                yaml.len = 0;
-        } else if (state == 1 && strncmp(line, "listen:", 7) != 0) {
-            state = 0;
-        } else if (state >= 1) {
-            state = 2;
-            char *at = strstr(line, "build/plugins");
-            if (at) { /* the page runs from the source tree; this test from anywhere */
-                it_buf_add(&yaml, line, (size_t)(at - line));
-                it_buf_add(&yaml, dir, strlen(dir));
-                it_buf_add(&yaml, at + 13, strlen(at + 13));
-            } else {
-                it_buf_add(&yaml, line, strlen(line));
-            }
-        }
-    }
-    fclose(f);
-    CU_ASSERT_EQUAL_FATAL(state, 3);
-    const char *conf = it_temp_path("docs-example.yaml");
-    CU_ASSERT_FATAL(it_write_file(conf, "%s", yaml.data) == 0);
-    it_buf_free(&yaml);
     setenv("SHOP_SECRET", "demo-secret-123", 1); /* the example's env: secret */
-    char *argv[] = {LINTEL_BIN, "-t", "-c", (char *)conf, NULL};
-    struct it_buf out = {0}, err = {0};
-    CU_ASSERT_EQUAL(it_run(argv, 10000, &out, &err), 0);
-    if (err.len)
-        fprintf(stderr, "lintel -t: %s\n", err.data);
-    it_buf_free(&out);
-    it_buf_free(&err);
+    CU_ASSERT_EQUAL(it_doc_check("docs/plugins/signature.md", plugin_dir()), 0);
 }
 
 static CU_TestInfo tests[] = {
@@ -674,9 +605,7 @@ static CU_SuiteInfo suites[] = {
 
 int main(void)
 {
-    char bin[PATH_MAX];
-    snprintf(bin, sizeof(bin), "%s", LINTEL_BIN);
-    snprintf(so_path, sizeof(so_path), "%s/plugins/signature.so", dirname(bin));
+    it_build_path(so_path, sizeof(so_path), "plugins/signature.so");
     setenv("IT_SIG_BOB", "bob-secret", 1);
     setenv("LINTEL_LOG", "debug", 1); /* "accepted" lines name the worker */
     return it_main(suites, 240);

@@ -268,6 +268,28 @@ unsigned lk_violations(void);
 /* Forgets the captured lines and the violation count. */
 void lk_log_clear(void);
 
+/* ---- helpers for tests -------------------------------------------------------------------- */
+
+/* lk_plugin_load, printing the error on stderr when it fails: for a suite's init. */
+struct lk_plugin *lk_plugin_load_or_report(const char *so_path);
+
+/* lk_instance_new, printing "config YAML: ERROR" on stderr when it fails (so the test's output
+ * says why before its assertion on the NULL fails). Returns the instance or NULL. */
+struct lk_instance *lk_instance_or_report(struct lk_plugin *p, const char *yaml);
+
+/* Creates an instance of p from yaml that is expected to fail and returns the error text
+ * ("LINE:COL: key.path: message", as lk_instance_new sets it), or "(created)" when the instance
+ * was created (it is freed at once). The text is in a static buffer, valid until the next call:
+ * compare it with CU_ASSERT_STRING_EQUAL. */
+const char *lk_config_error(struct lk_plugin *p, const char *yaml);
+
+/* 1 when got and want are equal strings or both NULL; otherwise prints got and want on stderr
+ * and returns 0. For CU_ASSERT, which shows only the expression. */
+int lk_str_eq(const char *got, const char *want);
+
+/* 1 when got (NULL counts as not) contains want; otherwise prints both and returns 0. */
+int lk_str_contains(const char *got, const char *want);
+
 /* Runs the CUnit suites (registering them, after any the test registered itself), verbose, and
  * returns the exit code for main: 0 when every suite set up and every test passed, else 1. */
 struct CU_SuiteInfo;
