@@ -23,6 +23,8 @@ struct lintel_pool;
 struct lintel_metrics_shard;
 struct lintel_httpc;
 struct lintel_task;
+struct lintel_ipcounts;
+struct lintel_refusal;
 
 /* What an accept callback needs: its worker and which `listen` entry it serves. */
 struct lintel_listener {
@@ -60,6 +62,12 @@ struct lintel_worker {
     struct lintel_wsnap *current;
     struct lintel_client *clients; /* every open client connection (doubly linked) */
     size_t nclients;
+    /* Connection caps (client.c): open connections per client address, and connections
+     * refused past a cap that are still being told so (bounded; see docs/security.md). */
+    struct lintel_ipcounts *ipcounts;
+    struct lintel_refusal *refusals;
+    unsigned nrefusals;
+    uint64_t refusal_logged_ms; /* refusals are logged at most once a second */
     struct lintel_pool *pools; /* upstream keepalive pools, by target address */
 
     struct lintel_metrics_shard *metrics; /* written by this worker only */
