@@ -168,6 +168,7 @@ int lintel_request_set_own(struct lintel_request *req, int status, const char *t
     req->resp.http_major = 1;
     req->resp.http_minor = 1;
     req->own = true;
+    req->up_failure = 0; /* a new response: a plugin's, or the caller tags its failure */
     req->own_type = type ? lintel_arena_strndup(req->arena, type, strlen(type))
                     : (len && copy[0] == '{') ? "application/json"
                                               : "text/plain";
@@ -226,6 +227,10 @@ static void set_error(struct lintel_request *req, int status, const char *error)
 void lintel_request_send_own(struct lintel_request *req)
 {
     int rc = lintel_phases_response_headers(req);
+    if (rc == 2) {
+        lintel_request_resend(req);
+        return;
+    }
     if (rc < 0) {
         char msg[200];
         snprintf(msg, sizeof(msg), "plugin %s/%s failed", req->failed->plugin, req->failed->name);
@@ -240,6 +245,29 @@ void lintel_request_send_own(struct lintel_request *req)
 }
 
 void lintel_request_fail(struct lintel_request *req, int status, const char *error)
+{
+    lintel_request_fail_upstream(req, 0, status, error);
+}
+
+void lintel_request_resend(struct lintel_request *req)
+{
+    req->own = false;
+    req->own_type = NULL;
+    req->own_body = NULL;
+    req->own_body_len = 0;
+    memset(&req->resp, 0, sizeof(req->resp));
+    req->resp_state = RESP_WAIT_HEAD;
+    req->resp_phase_done = false;
+    req->status = 0;
+    req->up_failure = 0;
+    req->out = OUT_NONE;
+    memset(req->tried, 0, req->upstream->ntargets);
+    req->attempts = 0;
+    lintel_upstream_start(req);
+}
+
+void lintel_request_fail_upstream(struct lintel_request *req, int failure, int status,
+                                  const char *error)
 {
     if (req->resp_state != RESP_WAIT_HEAD) {
         lintel_request_abort(req, error);
@@ -260,6 +288,7 @@ void lintel_request_fail(struct lintel_request *req, int status, const char *err
     if (!req->chain && !req->paused)
         lintel_phases_init(req); /* no route: the global plugins still see the answer */
     set_error(req, status, error);
+    req->up_failure = failure;
     lintel_request_send_own(req);
 }
 

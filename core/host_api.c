@@ -5,15 +5,22 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stddef.h>
 
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <http_parser.h>
 
+#include "balance.h"
 #include "consumers.h"
+#include "health.h"
 #include "httpc.h"
 #include "log.h"
 #include "metrics.h"
+#include "plugin_read.h"
 #include "plugin_tasks.h"
 #include "proxy-internal.h"
 #include "shared.h"
@@ -33,40 +40,15 @@ static struct lintel_str cstr(const char *p)
 
 /* ---- shared helpers ------------------------------------------------------------------------ */
 
-struct lintel_str lintel_query_arg(const char *q, size_t qlen, const char *name)
-{
-    size_t nlen = strlen(name);
-    const char *end = q + qlen;
-    while (q && q < end) {
-        const char *amp = memchr(q, '&', (size_t)(end - q));
-        const char *stop = amp ? amp : end;
-        if ((size_t)(stop - q) >= nlen && memcmp(q, name, nlen) == 0 &&
-            (q + nlen == stop || q[nlen] == '=')) {
-            const char *v = q + nlen == stop ? stop : q + nlen + 1;
-            return str_of(v, (size_t)(stop - v));
-        }
-        q = amp ? amp + 1 : NULL;
-    }
-    return str_of(NULL, 0);
-}
-
 struct lintel_str lintel_cookie_get(const struct lintel_headers *hs, const char *name)
 {
-    size_t nlen = strlen(name);
     for (size_t i = 0; i < hs->n; i++) {
         const struct lintel_header *h = &hs->v[i];
         if ((h->flags & LINTEL_HDR_DELETED) || h->name_len != 6 || strcasecmp(h->name, "Cookie"))
             continue;
-        const char *p = h->value, *end = h->value + h->value_len;
-        while (p < end) {
-            while (p < end && (*p == ' ' || *p == ';'))
-                p++;
-            const char *semi = memchr(p, ';', (size_t)(end - p));
-            const char *stop = semi ? semi : end;
-            if ((size_t)(stop - p) > nlen && memcmp(p, name, nlen) == 0 && p[nlen] == '=')
-                return str_of(p + nlen + 1, (size_t)(stop - p - (ptrdiff_t)nlen - 1));
-            p = stop;
-        }
+        struct lintel_str v = lintel_cookie_in(h->value, h->value_len, name);
+        if (v.ptr)
+            return v;
     }
     return str_of(NULL, 0);
 }
@@ -127,85 +109,6 @@ static void h_log(const lintel_instance *self, enum lintel_log_level level, cons
 }
 
 #define YN(n) ((const struct lintel_ynode *)(n))
-
-static enum lintel_cfg_type h_cfg_type(const lintel_cfg *n)
-{
-    if (!n)
-        return LINTEL_CFG_NONE;
-    switch (YN(n)->type) {
-    case LINTEL_YNODE_SCALAR:
-        return LINTEL_CFG_SCALAR;
-    case LINTEL_YNODE_SEQ:
-        return LINTEL_CFG_LIST;
-    case LINTEL_YNODE_MAP:
-        return LINTEL_CFG_MAP;
-    }
-    return LINTEL_CFG_NONE;
-}
-
-static const lintel_cfg *h_cfg_get(const lintel_cfg *map, const char *key)
-{
-    return map ? (const lintel_cfg *)lintel_ynode_get(YN(map), key) : NULL;
-}
-
-static size_t h_cfg_len(const lintel_cfg *n)
-{
-    return n && YN(n)->type != LINTEL_YNODE_SCALAR ? YN(n)->len : 0;
-}
-
-static const lintel_cfg *h_cfg_at(const lintel_cfg *n, size_t i)
-{
-    return n && YN(n)->type != LINTEL_YNODE_SCALAR && i < YN(n)->len
-               ? (const lintel_cfg *)YN(n)->items[i]
-               : NULL;
-}
-
-static const char *h_cfg_key_at(const lintel_cfg *n, size_t i)
-{
-    return n && YN(n)->type == LINTEL_YNODE_MAP && i < YN(n)->len ? YN(n)->keys[i]->scalar : NULL;
-}
-
-static const char *h_cfg_str(const lintel_cfg *n)
-{
-    return n && YN(n)->type == LINTEL_YNODE_SCALAR ? YN(n)->scalar : NULL;
-}
-
-static int h_cfg_int(const lintel_cfg *n, int64_t *out)
-{
-    const char *s = h_cfg_str(n);
-    char *end;
-    if (!s || !*s)
-        return -1;
-    long long v = strtoll(s, &end, 10);
-    if (*end)
-        return -1;
-    *out = v;
-    return 0;
-}
-
-static int h_cfg_bool(const lintel_cfg *n, int *out)
-{
-    const char *s = h_cfg_str(n);
-    if (s && strcmp(s, "true") == 0)
-        *out = 1;
-    else if (s && strcmp(s, "false") == 0)
-        *out = 0;
-    else
-        return -1;
-    return 0;
-}
-
-static int h_cfg_duration_ms(const lintel_cfg *n, uint64_t *out)
-{
-    const char *s = h_cfg_str(n);
-    return s ? lintel_parse_duration_ms(s, out) : -1;
-}
-
-static int h_cfg_size(const lintel_cfg *n, uint64_t *out)
-{
-    const char *s = h_cfg_str(n);
-    return s ? lintel_parse_size(s, out) : -1;
-}
 
 static void h_cfg_error(lintel_cfg_error *err, const lintel_cfg *node, const char *fmt, ...)
 {
@@ -504,7 +407,7 @@ static int h_set_upstream(lintel_req *r, const char *name)
 {
     struct lintel_request *req = REQ(r);
     const struct lintel_config *cfg = req->ws->snap->cfg;
-    if (req->up || req->phase > LINTEL_PHASE_BALANCE)
+    if (req->up || (req->phase > LINTEL_PHASE_BALANCE && !req->resending))
         return -1;
     for (size_t i = 0; i < cfg->nupstreams; i++) {
         if (strcmp(cfg->upstreams[i].name, name) != 0)
@@ -524,7 +427,8 @@ static int h_set_upstream(lintel_req *r, const char *name)
 static int h_set_target(lintel_req *r, const char *address)
 {
     struct lintel_request *req = REQ(r);
-    if (!req->upstream || req->up || req->phase > LINTEL_PHASE_BALANCE || !address)
+    if (!req->upstream || req->up || (req->phase > LINTEL_PHASE_BALANCE && !req->resending) ||
+        !address)
         return -1;
     for (size_t i = 0; i < req->upstream->ntargets; i++)
         if (strcmp(req->upstream->targets[i].addr.text, address) == 0) {
@@ -691,14 +595,75 @@ static void req_call_cancel(void *arg)
     lintel_httpc_cancel(rc->call); /* the request ended first: cb never runs */
 }
 
+/* upstream://NAME/rest → http://ADDR/rest, ADDR a target of upstream NAME of cfg that is not
+ * down, taken in turn (per worker thread). Other URLs pass unchanged. spec is copied into *out
+ * (its url pointing into buf). 0, or -1: no such upstream, every target down, URL too long. */
+static _Thread_local unsigned upstream_url_turn;
+
+static int upstream_url(const struct lintel_snapshot *snap, const struct lintel_http_request *spec,
+                        struct lintel_http_request *out, char *buf, size_t cap)
+{
+    static const char scheme[] = "upstream://";
+    if (!spec || spec->struct_size < offsetof(struct lintel_http_request, url) + sizeof(char *))
+        return -1;
+    size_t n = spec->struct_size < sizeof(*out) ? spec->struct_size : sizeof(*out);
+    memset(out, 0, sizeof(*out));
+    memcpy(out, spec, n);
+    out->struct_size = (uint32_t)n;
+    if (!spec->url || strncmp(spec->url, scheme, sizeof(scheme) - 1) != 0)
+        return 0;
+    const char *name = spec->url + sizeof(scheme) - 1;
+    size_t nlen = strcspn(name, "/?");
+    const char *rest = name + nlen;
+    const struct lintel_config *cfg = snap->cfg;
+    for (size_t i = 0; i < cfg->nupstreams; i++) {
+        const struct lintel_upstream_conf *up = &cfg->upstreams[i];
+        if (strlen(up->name) != nlen || strncmp(up->name, name, nlen) != 0 || !up->ntargets)
+            continue;
+        unsigned char skip[up->ntargets];
+        memset(skip, 0, up->ntargets);
+        lintel_health_skip_down(snap->health, up, skip);
+        for (size_t k = 0; k < up->ntargets; k++) {
+            size_t t = (upstream_url_turn + k) % up->ntargets;
+            if (skip[t])
+                continue;
+            upstream_url_turn = (unsigned)(t + 1);
+            const struct sockaddr_storage *ss = &up->targets[t].addr.ss;
+            char ip[INET6_ADDRSTRLEN];
+            unsigned port;
+            bool v6 = ss->ss_family == AF_INET6;
+            if (v6) {
+                const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+                inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof(ip));
+                port = ntohs(a->sin6_port);
+            } else {
+                const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+                inet_ntop(AF_INET, &a->sin_addr, ip, sizeof(ip));
+                port = ntohs(a->sin_port);
+            }
+            int len = snprintf(buf, cap, "http://%s%s%s:%u%s%s", v6 ? "[" : "", ip, v6 ? "]" : "",
+                               port, *rest == '/' ? "" : "/", rest);
+            if (len < 0 || (size_t)len >= cap)
+                return -1;
+            out->url = buf;
+            return 0;
+        }
+        return -1;
+    }
+    return -1;
+}
+
 static int h_http_call(lintel_req *r, const struct lintel_http_request *spec, lintel_http_fn cb,
                        void *arg)
 {
     struct lintel_request *req = REQ(r);
     struct lintel_worker *w = req->client->worker;
     struct req_call *rc = lintel_arena_alloc(req->arena, sizeof(*rc));
-    if (!rc || !cb || !w->httpc)
+    struct lintel_http_request copy;
+    char url[4096];
+    if (!rc || !cb || !w->httpc || upstream_url(req->ws->snap, spec, &copy, url, sizeof(url)) < 0)
         return -1;
+    spec = &copy;
     rc->cb = cb;
     rc->arg = arg;
     rc->call = lintel_httpc_start(w->httpc, spec, on_req_call_done, rc);
@@ -714,7 +679,12 @@ static int h_http_call(lintel_req *r, const struct lintel_http_request *spec, li
 static int h_worker_http_call(const lintel_instance *self, const struct lintel_http_request *spec,
                               lintel_http_fn cb, void *arg)
 {
-    return lintel_task_http(lintel_worker_self(), self, spec, cb, arg);
+    struct lintel_worker *w = lintel_worker_self();
+    struct lintel_http_request copy;
+    char url[4096];
+    if (!w || !w->current || upstream_url(w->current->snap, spec, &copy, url, sizeof(url)) < 0)
+        return -1;
+    return lintel_task_http(w, self, &copy, cb, arg);
 }
 
 static lintel_timer *h_worker_timer(const lintel_instance *self, uint64_t ms, int repeat,
@@ -757,6 +727,35 @@ static long h_cache_get(const lintel_instance *self, const char *key, void *buf,
     return (long)lintel_shared_cache_get(s, self->ns, key, buf, cap);
 }
 
+static int h_counter_window(const lintel_instance *self, const char *key, int64_t delta,
+                            uint64_t window_ms, struct lintel_counter_window *out)
+{
+    struct lintel_shared *s = shared_store();
+    struct lintel_shared_window w;
+    if (!s || !self || lintel_shared_counter_window(s, self->ns, key, delta, window_ms, &w) != 0)
+        return -1;
+    if (!out)
+        return 0;
+    struct lintel_counter_window full = {.struct_size = sizeof(full),
+                                         .value = w.value,
+                                         .previous = w.previous,
+                                         .elapsed_ms = w.elapsed_ms,
+                                         .reset_ms = w.reset_ms};
+    size_t n = out->struct_size < sizeof(full) ? out->struct_size : sizeof(full);
+    memcpy(out, &full, n);
+    out->struct_size = (uint32_t)n;
+    return 0;
+}
+
+static int h_cache_add(const lintel_instance *self, const char *key, const void *value, size_t len,
+                       uint64_t ttl_ms)
+{
+    struct lintel_shared *s = shared_store();
+    if (!s || !self)
+        return -1;
+    return lintel_shared_cache_add(s, self->ns, key, value, len, ttl_ms);
+}
+
 /* ---- consumers and secrets ---------------------------------------------------------------- */
 
 static const struct lintel_ynode *consumers_of(const lintel_instance *self)
@@ -777,7 +776,7 @@ static int h_consumer_at(const lintel_instance *self, size_t i, struct lintel_co
 
 static long h_secret(const lintel_instance *self, const lintel_cfg *node, char *buf, size_t cap)
 {
-    return lintel_secret_resolve(h_cfg_str(node), buf, cap);
+    return lintel_secret_resolve(lintel_cfg_str(node), buf, cap);
 }
 
 static lintel_watch *h_worker_watch(const lintel_instance *self, int fd, int events,
@@ -786,21 +785,104 @@ static lintel_watch *h_worker_watch(const lintel_instance *self, int fd, int eve
     return lintel_task_watch(lintel_worker_self(), self, fd, events, fn, arg);
 }
 
+/* ---- ABI 1.1 ------------------------------------------------------------------------------ */
+
+static uint64_t h_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static const char *h_instance_name(const lintel_instance *self)
+{
+    return self ? self->name : NULL;
+}
+
+static int h_resp_header_at(lintel_req *r, size_t i, struct lintel_str *name,
+                            struct lintel_str *value)
+{
+    struct lintel_request *req = REQ(r);
+    if (!has_response(req) || !name || !value)
+        return -1;
+    const struct lintel_headers *hs = &req->resp.headers;
+    for (size_t k = 0; k < hs->n; k++) {
+        if (hs->v[k].flags & (LINTEL_HDR_DELETED | LINTEL_HDR_HOP))
+            continue;
+        if (i-- == 0) {
+            *name = str_of(hs->v[k].name, hs->v[k].name_len);
+            *value = str_of(hs->v[k].value, hs->v[k].value_len);
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static int h_upstream_failure(lintel_req *r)
+{
+    return REQ(r)->up_failure;
+}
+
+static int h_resend(lintel_req *r)
+{
+    struct lintel_request *req = REQ(r);
+    /* Only a body that is still here can go again: none, or one a plugin buffered. */
+    bool body_kept = req->body_buffered || (req->body_done && req->body_read == 0);
+    if (req->phase != LINTEL_PHASE_RESPONSE_HEADERS || !req->in_handler || req->resending ||
+        req->resends >= 2 || !body_kept || !req->upstream || req->resp_state != RESP_WAIT_HEAD)
+        return -1;
+    lintel_upstream_detach(req); /* the dropped response's body is not wanted */
+    if (req->target >= 0) {
+        lintel_balancer_release(req->balancer, req->target);
+        req->target = -1;
+    }
+    req->forced_target = -1;
+    req->resends++;
+    req->resending = true;
+    return 0;
+}
+
+static int h_upstream_healthy(lintel_req *r, const char *name)
+{
+    struct lintel_request *req = REQ(r);
+    const struct lintel_config *cfg = req->ws->snap->cfg;
+    if (!name)
+        return -1;
+    for (size_t i = 0; i < cfg->nupstreams; i++) {
+        const struct lintel_upstream_conf *up = &cfg->upstreams[i];
+        if (strcmp(up->name, name) != 0)
+            continue;
+        unsigned char *skip = lintel_arena_calloc(req->arena, up->ntargets ? up->ntargets : 1);
+        if (!skip)
+            return -1;
+        size_t down = lintel_health_skip_down(req->ws->snap->health, up, skip);
+        return (int)(up->ntargets - down);
+    }
+    return -1;
+}
+
+static void h_metric_set(const lintel_instance *self, const char *name, int64_t value)
+{
+    const struct lintel_host_services *svc = lintel_host_services_get();
+    if (svc && svc->metrics && self && name)
+        lintel_metrics_plugin_set(svc->metrics, self->plugin, self->name, name, value);
+}
+
 static const struct lintel_host_api api = {
     .struct_size = sizeof(struct lintel_host_api),
     .abi_major = LINTEL_ABI_MAJOR,
     .abi_minor = LINTEL_ABI_MINOR,
     .log = h_log,
-    .cfg_type = h_cfg_type,
-    .cfg_get = h_cfg_get,
-    .cfg_len = h_cfg_len,
-    .cfg_at = h_cfg_at,
-    .cfg_key_at = h_cfg_key_at,
-    .cfg_str = h_cfg_str,
-    .cfg_int = h_cfg_int,
-    .cfg_bool = h_cfg_bool,
-    .cfg_duration_ms = h_cfg_duration_ms,
-    .cfg_size = h_cfg_size,
+    .cfg_type = lintel_cfg_type,
+    .cfg_get = lintel_cfg_get,
+    .cfg_len = lintel_cfg_len,
+    .cfg_at = lintel_cfg_at,
+    .cfg_key_at = lintel_cfg_key_at,
+    .cfg_str = lintel_cfg_str,
+    .cfg_int = lintel_cfg_int,
+    .cfg_bool = lintel_cfg_bool,
+    .cfg_duration_ms = lintel_cfg_duration_ms,
+    .cfg_size = lintel_cfg_size,
     .cfg_error = h_cfg_error,
     .req_method = h_req_method,
     .req_set_method = h_req_set_method,
@@ -859,6 +941,15 @@ static const struct lintel_host_api api = {
     .watch_stop = lintel_task_watch_stop,
     .worker_count = h_worker_count,
     .set_target = h_set_target,
+    .now_ms = h_now_ms,
+    .instance_name = h_instance_name,
+    .resp_header_at = h_resp_header_at,
+    .upstream_failure = h_upstream_failure,
+    .resend = h_resend,
+    .upstream_healthy = h_upstream_healthy,
+    .metric_set = h_metric_set,
+    .counter_window = h_counter_window,
+    .cache_add = h_cache_add,
 };
 
 const struct lintel_host_api *lintel_host_api_get(void)

@@ -89,11 +89,13 @@ struct lintel_metrics_shard {
     char upstream_pool[UPSTREAM_POOL];
 };
 
-/* Counters plugins add to (metric_add), from any thread: a fixed table whose slots are claimed
- * once by CAS and never freed (plugin metric names are few and fixed). */
+/* Counters plugins add to (metric_add) and gauges they set (metric_set), from any thread: a
+ * fixed table whose slots are claimed once by CAS and never freed (plugin metric names are few
+ * and fixed). */
 #define PLUGIN_METRICS 512
 struct plugin_metric {
     _Atomic int state; /* 0 empty, 1 being claimed, 2 ready */
+    bool gauge;        /* value holds an int64_t set by metric_set */
     char plugin[64], instance[96], name[64];
     _Atomic uint64_t value;
 };
@@ -508,19 +510,21 @@ static int render_plugins(struct lintel_registry *reg, struct evbuffer *out)
     return 0;
 }
 
-static bool plugin_metric_is(const struct plugin_metric *p, const char *plugin,
+static bool plugin_metric_is(const struct plugin_metric *p, bool gauge, const char *plugin,
                              const char *instance, const char *name)
 {
-    return !strcmp(p->plugin, plugin) && !strcmp(p->instance, instance) && !strcmp(p->name, name);
+    return p->gauge == gauge && !strcmp(p->plugin, plugin) && !strcmp(p->instance, instance) &&
+           !strcmp(p->name, name);
 }
 
-void lintel_metrics_plugin_add(struct lintel_metrics *m, const char *plugin, const char *instance,
-                               const char *name, uint64_t delta)
+/* The slot of a plugin's counter or gauge, claimed on first use; NULL when the table is full. */
+static struct plugin_metric *plugin_slot(struct lintel_metrics *m, bool gauge, const char *plugin,
+                                         const char *instance, const char *name)
 {
     if (!m || strlen(plugin) >= 64 || strlen(instance) >= 96 || strlen(name) >= 64)
-        return;
+        return NULL;
     char key[256];
-    int klen = snprintf(key, sizeof(key), "%s/%s/%s", plugin, instance, name);
+    int klen = snprintf(key, sizeof(key), "%c%s/%s/%s", gauge ? 'g' : 'c', plugin, instance, name);
     size_t h = (size_t)lintel_hash64(key, (size_t)klen);
     for (size_t i = 0; i < PLUGIN_METRICS; i++) {
         struct plugin_metric *p = &m->plugin[(h + i) % PLUGIN_METRICS];
@@ -528,6 +532,7 @@ void lintel_metrics_plugin_add(struct lintel_metrics *m, const char *plugin, con
         if (st == 0) {
             int expect = 0;
             if (atomic_compare_exchange_strong(&p->state, &expect, 1)) {
+                p->gauge = gauge;
                 snprintf(p->plugin, sizeof(p->plugin), "%s", plugin);
                 snprintf(p->instance, sizeof(p->instance), "%s", instance);
                 snprintf(p->name, sizeof(p->name), "%s", name);
@@ -537,31 +542,60 @@ void lintel_metrics_plugin_add(struct lintel_metrics *m, const char *plugin, con
         }
         while (st == 1) /* another thread is writing the names: a few instructions */
             st = atomic_load_explicit(&p->state, memory_order_acquire);
-        if (plugin_metric_is(p, plugin, instance, name)) {
-            atomic_fetch_add_explicit(&p->value, delta, memory_order_relaxed);
-            return;
-        }
+        if (plugin_metric_is(p, gauge, plugin, instance, name))
+            return p;
     }
-    atomic_fetch_add_explicit(&m->plugin_dropped, delta, memory_order_relaxed);
+    return NULL;
+}
+
+void lintel_metrics_plugin_add(struct lintel_metrics *m, const char *plugin, const char *instance,
+                               const char *name, uint64_t delta)
+{
+    struct plugin_metric *p = plugin_slot(m, false, plugin, instance, name);
+    if (p)
+        atomic_fetch_add_explicit(&p->value, delta, memory_order_relaxed);
+    else if (m)
+        atomic_fetch_add_explicit(&m->plugin_dropped, delta, memory_order_relaxed);
+}
+
+void lintel_metrics_plugin_set(struct lintel_metrics *m, const char *plugin, const char *instance,
+                               const char *name, int64_t value)
+{
+    struct plugin_metric *p = plugin_slot(m, true, plugin, instance, name);
+    if (p)
+        atomic_store_explicit(&p->value, (uint64_t)value, memory_order_relaxed);
+    else if (m)
+        atomic_fetch_add_explicit(&m->plugin_dropped, 1, memory_order_relaxed);
+}
+
+static void render_plugin_metric(struct plugin_metric *p, bool gauge, struct evbuffer *out)
+{
+    if (atomic_load_explicit(&p->state, memory_order_acquire) != 2 || p->gauge != gauge)
+        return;
+    evbuffer_add_printf(out, gauge ? "lintel_plugin_gauge{plugin=\""
+                                   : "lintel_plugin_events_total{plugin=\"");
+    add_label_value(out, p->plugin);
+    evbuffer_add_printf(out, "\",instance=\"");
+    add_label_value(out, p->instance);
+    evbuffer_add_printf(out, "\",name=\"");
+    add_label_value(out, p->name);
+    uint64_t v = atomic_load_explicit(&p->value, memory_order_relaxed);
+    if (gauge)
+        evbuffer_add_printf(out, "\"} %lld\n", (long long)(int64_t)v);
+    else
+        evbuffer_add_printf(out, "\"} %llu\n", (unsigned long long)v);
 }
 
 static void render_plugin_metrics(struct lintel_metrics *m, struct evbuffer *out)
 {
     add_family(out, "lintel_plugin_events_total", "counter",
                "Counters plugins keep (metric_add), by plugin, instance and name.");
-    for (size_t i = 0; i < PLUGIN_METRICS; i++) {
-        struct plugin_metric *p = &m->plugin[i];
-        if (atomic_load_explicit(&p->state, memory_order_acquire) != 2)
-            continue;
-        evbuffer_add_printf(out, "lintel_plugin_events_total{plugin=\"");
-        add_label_value(out, p->plugin);
-        evbuffer_add_printf(out, "\",instance=\"");
-        add_label_value(out, p->instance);
-        evbuffer_add_printf(out, "\",name=\"");
-        add_label_value(out, p->name);
-        evbuffer_add_printf(out, "\"} %llu\n",
-                            (unsigned long long)atomic_load_explicit(&p->value,
-                                                                     memory_order_relaxed));
+    for (int gauge = 0; gauge < 2; gauge++) {
+        if (gauge)
+            add_family(out, "lintel_plugin_gauge", "gauge",
+                       "Values plugins set (metric_set), by plugin, instance and name.");
+        for (size_t i = 0; i < PLUGIN_METRICS; i++)
+            render_plugin_metric(&m->plugin[i], gauge, out);
     }
 }
 

@@ -43,6 +43,9 @@ void lintel_metrics_upstream_error(struct lintel_metrics_shard *s, const char *u
  * copied once; a full table (512 series) drops the add. Thread: any. */
 void lintel_metrics_plugin_add(struct lintel_metrics *m, const char *plugin, const char *instance,
                                const char *name, uint64_t delta);
+/* Sets the plugin gauge (plugin, instance, name) (host API metric_set); shares the table. */
+void lintel_metrics_plugin_set(struct lintel_metrics *m, const char *plugin, const char *instance,
+                               const char *name, int64_t value);
 
 /* A reload attempt. Thread: main. */
 void lintel_metrics_reload(struct lintel_metrics *m, bool ok);

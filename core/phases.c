@@ -10,7 +10,7 @@
 #include "log.h"
 #include "proxy-internal.h"
 
-enum outcome { OUT_DONE, OUT_PAUSED, OUT_RESPOND, OUT_ERROR, OUT_DEFERRED };
+enum outcome { OUT_DONE, OUT_PAUSED, OUT_RESPOND, OUT_ERROR, OUT_DEFERRED, OUT_RESEND };
 
 static const struct lintel_chain *route_chain(struct lintel_request *req)
 {
@@ -84,6 +84,13 @@ static enum outcome run_chain(struct lintel_request *req)
         req->in_handler = true;
         enum lintel_result res = h((lintel_req *)req, inst->instance);
         req->in_handler = false;
+        if (req->resending) { /* resend(): the request goes upstream again, whatever res says */
+            req->resending = false;
+            if (res != LINTEL_CONTINUE)
+                lintel_warn("plugin %s/%s called resend() but returned %d, not CONTINUE",
+                            inst->plugin, inst->name, (int)res);
+            return OUT_RESEND;
+        }
         if (req->deferred_status)
             return OUT_DEFERRED; /* e.g. 413 from req_body_buffer: that answer wins */
         if ((unsigned)res > LINTEL_ERROR) {
@@ -154,6 +161,7 @@ static void drive(struct lintel_request *req)
             lintel_request_fail(req, status, req->deferred_error);
             return;
         }
+        case OUT_RESEND: /* resend() only works in RESPONSE_HEADERS */
         case OUT_DONE:
             break;
         }
@@ -238,6 +246,10 @@ int lintel_phases_response_headers(struct lintel_request *req)
     req->slot = 0;
     enum outcome o = run_chain(req);
     req->in_resp_phase = false;
+    if (o == OUT_RESEND) {
+        req->resp_phase_done = false; /* the next response runs the handlers again */
+        return 2;
+    }
     return o == OUT_RESPOND ? 1 : (o == OUT_ERROR || o == OUT_DEFERRED) ? -1 : 0;
 }
 

@@ -14,6 +14,7 @@
 #include "router.h"
 #include "worker.h"
 #include "plugin_host.h"
+#include "plugin_read.h"
 
 struct bufferevent;
 struct evbuffer;
@@ -107,6 +108,9 @@ struct lintel_request {
     unsigned slot;                   /* chain position within the phase */
     bool in_handler, paused, resume_pending, rerun, in_resp_phase, resp_phase_done;
     bool path_rewritten; /* a plugin set the path: strip_prefix no longer applies */
+    int up_failure;      /* enum lintel_upstream_failure of a gateway-made response */
+    bool resending;      /* a RESPONSE_HEADERS handler called resend() */
+    unsigned resends;
     int deferred_status; /* a failure raised inside a handler, answered once it returns */
     const char *deferred_error;
     int resume_result;
@@ -164,6 +168,11 @@ void lintel_clients_expire(struct lintel_worker *w, uint64_t now_ms, uint64_t dr
 void lintel_clients_close_all(struct lintel_worker *w);
 /* Writes a gateway-made error response with the JSON body and ends the request. */
 void lintel_request_fail(struct lintel_request *req, int status, const char *error);
+/* The same for an upstream that failed: plugins read why with upstream_failure. */
+void lintel_request_fail_upstream(struct lintel_request *req, int failure, int status,
+                                  const char *error);
+/* A RESPONSE_HEADERS handler called resend(): forget the response and go upstream again. */
+void lintel_request_resend(struct lintel_request *req);
 /* The upstream side finished queuing the response to the client. */
 void lintel_request_response_done(struct lintel_request *req);
 /* The upstream side aborted after the response head was sent: the client connection closes. */
@@ -189,7 +198,8 @@ int lintel_phases_init(struct lintel_request *req);
 /* Runs REWRITE, ACCESS, BALANCE from where the request is; then proceeds, responds, or fails. */
 void lintel_phases_run(struct lintel_request *req);
 /* Runs RESPONSE_HEADERS on the response in req->resp (proxied or own). Returns 0 to go on,
- * 1 when a plugin set its own response (req->own), -1 when a handler failed (req->failed). */
+ * 1 when a plugin set its own response (req->own), -1 when a handler failed (req->failed),
+ * 2 when a handler called resend() (the caller goes upstream again: lintel_request_resend). */
 int lintel_phases_response_headers(struct lintel_request *req);
 /* Runs RESPONSE_BODY handlers on one chunk (last: the body ends). */
 void lintel_phases_response_body(struct lintel_request *req, const char *data, size_t len,
@@ -201,8 +211,8 @@ void lintel_phases_body_buffered(struct lintel_request *req);
 /* host API resume(). */
 void lintel_phases_resume(struct lintel_request *req, enum lintel_result res);
 
-/* host_api.c: value of query argument / cookie name, or {NULL,0}. */
-struct lintel_str lintel_query_arg(const char *query, size_t query_len, const char *name);
+/* host_api.c: value of cookie name in the request's Cookie headers, or {NULL,0} (query
+ * arguments: lintel_query_arg in plugin_read.h). */
 struct lintel_str lintel_cookie_get(const struct lintel_headers *hs, const char *name);
 
 /* upstream.c */

@@ -280,11 +280,13 @@ void lintel_upstream_start(struct lintel_request *req)
 {
     int rc = connect_next(req);
     if (rc == NO_HEALTHY_TARGET && req->attempts == 0) {
-        lintel_request_fail(req, 503, "no healthy upstream target");
+        lintel_request_fail_upstream(req, LINTEL_UPSTREAM_NO_HEALTHY, 503,
+                                     "no healthy upstream target");
         return;
     }
     if (rc < 0) {
-        lintel_request_fail(req, 502, "no upstream target available");
+        lintel_request_fail_upstream(req, LINTEL_UPSTREAM_ERROR, 502,
+                                     "no upstream target available");
         return;
     }
     if (build_up_head(req) < 0) {
@@ -293,8 +295,11 @@ void lintel_upstream_start(struct lintel_request *req)
     }
     struct evbuffer *out = bufferevent_get_output(req->up->bev);
     evbuffer_add(out, req->up_head, req->up_head_len);
-    if (req->body_buffered)
-        evbuffer_add_buffer(out, req->body_buf);
+    if (req->body_buffered && evbuffer_get_length(req->body_buf)) {
+        /* A copy: the body stays for req_body and for a resend. */
+        size_t n = evbuffer_get_length(req->body_buf);
+        evbuffer_add(out, evbuffer_pullup(req->body_buf, -1), n);
+    }
     if (req->body_done)
         lintel_upstream_request_sent(req);
 }
@@ -486,7 +491,7 @@ static int read_response_head(struct lintel_request *req)
         if (n < 0 || skip) {
             observe(req, LINTEL_HEALTH_INVALID, 0);
             snprintf(msg, sizeof(msg), "invalid upstream response: %s", n < 0 ? err : "bad start");
-            lintel_request_fail(req, 502, msg);
+            lintel_request_fail_upstream(req, LINTEL_UPSTREAM_ERROR, 502, msg);
             return -1;
         }
         memset(&req->resp, 0, sizeof(req->resp));
@@ -496,12 +501,13 @@ static int read_response_head(struct lintel_request *req)
         if (rc) {
             observe(req, LINTEL_HEALTH_INVALID, 0);
             snprintf(msg, sizeof(msg), "invalid upstream response: %s", err);
-            lintel_request_fail(req, 502, msg);
+            lintel_request_fail_upstream(req, LINTEL_UPSTREAM_ERROR, 502, msg);
             return -1;
         }
         if (req->resp.status == 101) {
             observe(req, LINTEL_HEALTH_INVALID, 0);
-            lintel_request_fail(req, 502, "upstream switched protocols unasked");
+            lintel_request_fail_upstream(req, LINTEL_UPSTREAM_ERROR, 502,
+                                         "upstream switched protocols unasked");
             return -1;
         }
         if (req->resp.status >= 200) {
@@ -534,6 +540,10 @@ void lintel_upstream_pump_response(struct lintel_request *req)
         req->up_response_us = since_us(&req->up_start);
         choose_framing(req);
         int rc = lintel_phases_response_headers(req);
+        if (rc == 2) { /* resend(): the handler already let go of this connection */
+            lintel_request_resend(req);
+            return;
+        }
         if (rc != 0) {
             /* A plugin replaced the upstream's answer (or failed on it): the upstream body is
              * not wanted, and the connection cannot be reused mid-response. */
@@ -675,13 +685,15 @@ static void on_up_event(struct bufferevent *bev, short what, void *arg)
         if (retry_connect(req))
             return;
         if (timeout)
-            lintel_request_fail(req, 504, "upstream connect timeout");
+            lintel_request_fail_upstream(req, LINTEL_UPSTREAM_TIMEOUT, 504,
+                                         "upstream connect timeout");
         else if (e == ECONNREFUSED)
-            lintel_request_fail(req, 502, "upstream connect refused");
+            lintel_request_fail_upstream(req, LINTEL_UPSTREAM_CONNECT, 502,
+                                         "upstream connect refused");
         else {
             snprintf(msg, sizeof(msg), "upstream connect failed: %s",
                      evutil_socket_error_to_string(e));
-            lintel_request_fail(req, 502, msg);
+            lintel_request_fail_upstream(req, LINTEL_UPSTREAM_CONNECT, 502, msg);
         }
         return;
     }
@@ -703,15 +715,15 @@ static void on_up_event(struct bufferevent *bev, short what, void *arg)
                                                                         : "send_timeout")
                                           : "reset");
     if (what & BEV_EVENT_TIMEOUT) {
-        lintel_request_fail(req, 504,
-                            (what & BEV_EVENT_READING) ? "upstream read timeout"
-                                                       : "upstream send timeout");
+        lintel_request_fail_upstream(req, LINTEL_UPSTREAM_TIMEOUT, 504,
+                                     (what & BEV_EVENT_READING) ? "upstream read timeout"
+                                                                : "upstream send timeout");
         return;
     }
     if (req->resp_state == RESP_WAIT_HEAD) {
-        lintel_request_fail(req, 502,
-                            (what & BEV_EVENT_EOF) ? "upstream closed the connection"
-                                                   : "upstream connection reset");
+        lintel_request_fail_upstream(req, LINTEL_UPSTREAM_ERROR, 502,
+                                     (what & BEV_EVENT_EOF) ? "upstream closed the connection"
+                                                            : "upstream connection reset");
         return;
     }
     lintel_request_abort(req, "upstream connection lost mid-response");

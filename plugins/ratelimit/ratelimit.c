@@ -294,7 +294,7 @@ static void worker_fini(void *instance, unsigned worker)
 LINTEL_PLUGIN_EXPORT const struct lintel_plugin lintel_plugin_v1 = {
     LINTEL_PLUGIN_INIT,
     .name = "ratelimit",
-    .version = "1.0.0",
+    .version = "1.1.0",
     /* After authentication plugins (which set the consumer a key may use), before the rest. */
     .priority = 900,
     .create = rl_create,

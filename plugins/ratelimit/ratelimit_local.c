@@ -3,37 +3,48 @@
  * keyed by plugin and instance name, so a version swap keeps them.
  *
  * What the host offers: counter_add, an atomic add in a fixed window aligned on the host's clock
- * (the window restarts at 0 when it has passed, in the same atomic step), and a small cache whose
- * set and get are each atomic but cannot be combined into a compare-and-swap. So:
+ * (the window restarts at 0 when it has passed, in the same atomic step); counter_window, the
+ * same that also reports the previous window's final value; and a small cache whose set and get
+ * are each atomic but cannot be combined into a compare-and-swap. So:
  *
  * fixed_window   one counter per key and limit. A request adds 1 and passes if the new value is
  *                at most the limit; a refused request takes its 1 back. Exact: never more than
  *                `limit` requests per window across all workers. (Near the limit, a request may
  *                be refused while refused ones are taking back their 1: at most one per worker.)
- * sliding_window the current window's counter as above (exact), plus the previous window's
- *                count, weighted by how much of the previous window the sliding window still
- *                covers. The previous count cannot be read back from a windowed counter once its
- *                window is over, so every admitted request also leaves its count in the cache
- *                ("carry"), and the next window reads the last one left. When several workers
- *                admit requests in the same instant the cache may keep a slightly older count, so
- *                the estimate may miss up to about one request per worker.
+ * sliding_window one counter_window per key and limit, add-then-check as above: a request adds 1
+ *                and passes if value + previous x (period - elapsed) / period is at most the
+ *                limit, the previous window's share rounded up; a refused request takes its 1
+ *                back. Every admitted request saw its own count in the estimate, so the estimate
+ *                never passes the limit, across all workers; the previous window's count is the
+ *                host's, so it is exact too. (A refused request's 1 is counted until it is taken
+ *                back, which may refuse a concurrent request: never admit one too many.)
  * token_bucket   a bucket of `burst` requests refilled at limit/period, kept as a level at the
  *                start of short refill steps ("ticks", period/limit clamped to 10ms..1s): a
  *                windowed counter counts the requests of the current tick exactly, and the level
- *                at the tick's start is carried in the cache as above. A request passes if the
+ *                at the tick's start is carried in the cache ("carry": every admitted request
+ *                leaves one, the next tick reads the last one left; when several workers admit
+ *                requests in the same instant the cache may keep a slightly older one). A request
+ *                passes if the
  *                tick's count fits in that level plus what has flowed in since the tick started.
  *                The long-run rate is exact; a burst may exceed `burst` by up to one tick's refill
  *                (one request, or limit x 10ms / period when that is more), and by the carry's
  *                staleness (about one request per worker).
  *
- * Time: windows and ticks come from counter_add (the ms left in the window); the carry is stamped
- * with the end of its window on a clock read through req_info (start + duration), so the code
- * runs the same on lintel's clock and on the test kit's virtual one. Two stamps name the same
- * window when they are less than half a window apart.
+ * Undo: a refused request takes its 1 back from the window it was counted in. When the window
+ * ended in between (the host's windows are aligned on its clock), the 1 would land in the next
+ * window and give it one request too many. counter_window says so (the undo's elapsed time is
+ * below the add's), and the 1 is added back there: the ended window keeps it, which only errs on
+ * the safe side. counter_add does not, so fixed_window and token_bucket keep a refused request's
+ * 1 when it was counted in the window's last ms.
+ *
+ * Time: windows and ticks come from the host (the ms left in the window); token_bucket's carry
+ * is stamped with the end of its tick on a clock read through req_info (start + duration), so
+ * the code runs the same on lintel's clock and on the test kit's virtual one. Two stamps name the
+ * same tick when they are less than half a tick apart.
  *
  * Failures of the store (a full counter table) let the request through: the limiter never fails
- * a request because of itself. A full cache only loses carries: sliding_window then counts like
- * fixed_window, and token_bucket keys without a carry are limited with fixed windows. */
+ * a request because of itself. A full cache only loses carries: token_bucket keys without a carry
+ * are limited with fixed windows. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,21 +52,21 @@
 
 typedef __int128 wide; /* products of counts and periods in ms overflow 64 bits */
 
-/* What the cache keeps per key and limit between windows (or ticks). */
+/* What the cache keeps per key and limit between ticks (token_bucket). */
 struct carry {
-    int64_t end_us; /* end of the window the values belong to (req_info's clock) */
-    int64_t count;  /* requests counted in that window when it was written */
-    int64_t value;  /* sliding_window: the previous window's count; token_bucket: the level at
-                     * the tick's start, in requests x period_ms */
+    int64_t end_us; /* end of the tick the values belong to (req_info's clock) */
+    int64_t count;  /* requests counted in that tick when it was written */
+    int64_t value;  /* the level at the tick's start, in requests x period_ms */
 };
 
 /* One limit's work between deciding and committing or undoing. */
 struct probe {
-    char alg;           /* key[-3]: 'f', 's', 't', or 'F' (token_bucket's fixed-window fallback) */
-    bool counted;       /* counter_add took our 1 */
-    uint64_t window_ms; /* of that counter */
-    uint64_t reset_ms;  /* left in it when we added */
-    bool write;         /* commit leaves carry in the cache */
+    char alg;            /* key[-3]: 'f', 's', 't', or 'F' (token_bucket's fixed-window fallback) */
+    bool counted;        /* counter_add or counter_window took our 1 */
+    uint64_t window_ms;  /* of that counter */
+    uint64_t reset_ms;   /* left in it when we added */
+    uint64_t elapsed_ms; /* sliding_window: since its start when we added */
+    bool write;          /* commit leaves carry in the cache */
     struct carry carry;
     uint64_t ttl_ms;
 };
@@ -179,29 +190,17 @@ static int probe_fixed(struct ratelimit *rl, char *key, const struct rl_limit *l
     return 0;
 }
 
-static int probe_sliding(struct ratelimit *rl, lintel_req *r, char *key, const struct rl_limit *l,
-                         struct probe *p, struct rl_outcome *o)
+static int probe_sliding(struct ratelimit *rl, char *key, const struct rl_limit *l, struct probe *p,
+                         struct rl_outcome *o)
 {
-    int64_t t = now_us(rl->host, r), v;
-    if (count(rl, key, l, p, l->period_ms, &v) < 0)
+    struct lintel_counter_window w = {.struct_size = sizeof(w)};
+    if (rl->host->counter_window(rl->self, key_for(key, p->alg, l->code), 1, l->period_ms, &w) != 0)
         return -1;
-    int64_t end = t + (int64_t)p->reset_ms * 1000, half = (int64_t)l->period_ms * 500;
-    struct carry c;
-    int64_t prev = 0;
-    bool same = false;
-    if (carry_get(rl, key - 3, &c)) {
-        int64_t d = end - c.end_us;
-        if (llabs(d) < half) {
-            prev = c.value;
-            same = c.count >= v; /* a later count of this window is already there */
-        } else if (llabs(d - 2 * half) < half) {
-            prev = c.count;
-        }
-    }
-    sliding_window(l, v, prev < 0 ? 0 : prev, p->reset_ms, o);
-    p->write = !same;
-    p->carry = (struct carry){.end_us = end, .count = v, .value = prev};
-    p->ttl_ms = p->reset_ms + l->period_ms; /* gone once its window is two windows back */
+    p->counted = true;
+    p->window_ms = l->period_ms;
+    p->reset_ms = w.reset_ms;
+    p->elapsed_ms = w.elapsed_ms;
+    sliding_window(l, w.value, w.previous < 0 ? 0 : w.previous, w.reset_ms, o);
     return 0;
 }
 
@@ -243,6 +242,18 @@ static int probe_bucket(struct ratelimit *rl, lintel_req *r, char *key, const st
 
 /* ---- deciding -------------------------------------------------------------------------------- */
 
+/* Takes a refused request's 1 back from its sliding window (see "Undo" above). */
+static void undo_window(struct ratelimit *rl, char *key, const struct rl_limit *l,
+                        const struct probe *p)
+{
+    const char *k = key_for(key, p->alg, l->code);
+    struct lintel_counter_window w = {.struct_size = sizeof(w)};
+    /* Landed in a newer window: give that one its 1 back. */
+    if (rl->host->counter_window(rl->self, k, -1, p->window_ms, &w) == 0 &&
+        w.elapsed_ms < p->elapsed_ms)
+        rl->host->counter_window(rl->self, k, 1, p->window_ms, &w);
+}
+
 void rl_local_decide(struct ratelimit *rl, lintel_req *r, char *key, struct rl_decision *d)
 {
     static const char algs[] = {
@@ -255,7 +266,7 @@ void rl_local_decide(struct ratelimit *rl, lintel_req *r, char *key, struct rl_d
         struct rl_outcome *o = &d->o[i];
         *p = (struct probe){.alg = algs[rl->algorithm]};
         int rc = rl->algorithm == RL_FIXED_WINDOW     ? probe_fixed(rl, key, l, p, o)
-                 : rl->algorithm == RL_SLIDING_WINDOW ? probe_sliding(rl, r, key, l, p, o)
+                 : rl->algorithm == RL_SLIDING_WINDOW ? probe_sliding(rl, key, l, p, o)
                                                       : probe_bucket(rl, r, key, l, p, o);
         if (rc < 0) {
             warn_once(rl, &rl->warned_store_full,
@@ -272,9 +283,9 @@ void rl_local_decide(struct ratelimit *rl, lintel_req *r, char *key, struct rl_d
         const struct rl_limit *l = &rl->limits[i];
         struct probe *p = &probes[i];
         if (!d->allowed) {
-            /* Refused requests do not count. Not in the window's last ms, though: the undo could
-             * land in the next window and give it one request too many. */
-            if (p->counted && p->reset_ms >= 2)
+            if (p->counted && p->alg == 's')
+                undo_window(rl, key, l, p);
+            else if (p->counted && p->reset_ms >= 2) /* see "Undo" above */
                 rl->host->counter_add(rl->self, key_for(key, p->alg, l->code), -1, p->window_ms,
                                       NULL, NULL);
         } else if (p->write && rl->host->cache_set(rl->self, key_for(key, p->alg, l->code),

@@ -453,13 +453,16 @@ static void test_sliding_window(void)
     CU_ASSERT_EQUAL(passing(in, 10, NULL, NULL), 5);
 
     /* 1 ms before that window ends the previous one still weighs 9 * 1/1000 > 0, which takes
-     * one of the 5 slots left; as the next window starts, this one (9) counts whole. */
+     * one of the 5 slots left; as the next window starts, this one (9) counts whole: the 6
+     * refused in its last ms were taken back too. */
     advance(499);
     CU_ASSERT_EQUAL(passing(in, 10, NULL, NULL), 4);
     advance(1);
     struct lk_req *last = request(in, "/", NULL, NULL);
+    CU_ASSERT_EQUAL(lk_resp_status(last), 200);
     CU_ASSERT_EQUAL(header_int(last, "RateLimit-Remaining"), 0); /* 10 - 1 - ceil(9 * 1) */
     lk_req_free(last);
+    CU_ASSERT_EQUAL(status_of(in, NULL, NULL), 429);
 
     /* Two windows later nothing is carried any more. */
     advance(2000);

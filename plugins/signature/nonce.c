@@ -1,11 +1,12 @@
 /* The replay store: which (key_id, nonce) pairs were accepted recently, shared by every worker.
  *
- * Why not the host's shared counters or cache: their slots are never freed (core/shared.h), so
- * a key per nonce would fill the process-wide tables (shared with every other plugin) after a few
- * thousand signed requests; and a windowed counter restarts at fixed, aligned window edges, so
- * "counter_add(nonce, 1) == 1" would accept a replay made just after an edge. This store reuses
- * expired slots instead, and its entries expire exactly when the request's timestamp leaves the
- * clock-skew window.
+ * Why not the host's cache_add (ABI 1.1), which frees expired entries and has exactly one
+ * winner: capacity. A nonce lives up to 2 x clock_skew (+1 s), so 200 signed requests a second
+ * with the default 300 s skew keep about 120000 nonces alive. This table holds them in 16 bytes
+ * each (262144 by default, sized by nonce_capacity); the host's cache has 4096 slots of about
+ * 4.5 KiB, shared by every plugin of the process, which would last about 3 signed requests a
+ * second. Entries here expire exactly when the request's timestamp leaves the clock-skew
+ * window.
  *
  * Layout. One store per loaded image (all instances of this plugin version share it, so a reload
  * that re-creates the instances keeps what was seen), made of segments: power-of-two arrays of

@@ -32,6 +32,19 @@ uint64_t lk_now(void)
     return clock_.now;
 }
 
+/* now_ms: the wall clock is the virtual clock plus an offset (lk_clock_set_unix). */
+static uint64_t unix_base = 1767225600000ull; /* 2026-01-01T00:00:00Z */
+
+uint64_t lk_now_ms_fn(void)
+{
+    return unix_base + clock_.now;
+}
+
+void lk_clock_set_unix(uint64_t unix_ms)
+{
+    unix_base = unix_ms - clock_.now;
+}
+
 lintel_timer *lk_timer_add(struct lk_req *req, struct lk_instance *in, uint64_t ms, uint64_t period,
                            void (*fire)(void *), void (*drop)(void *), void *arg)
 {

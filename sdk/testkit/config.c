@@ -1,4 +1,5 @@
-/* The host's config readers over core/ynode.c's tree: a lintel_cfg is a struct lintel_ynode. */
+/* cfg_error over core/ynode.c's tree (a lintel_cfg is a struct lintel_ynode); the readers are the
+ * gateway's own, in core/plugin_read.c. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,101 +10,6 @@
 static const struct lintel_ynode *node_of(const lintel_cfg *c)
 {
     return (const struct lintel_ynode *)c;
-}
-
-static const lintel_cfg *cfg_of(const struct lintel_ynode *n)
-{
-    return (const lintel_cfg *)n;
-}
-
-enum lintel_cfg_type lk_cfg_type(const lintel_cfg *node)
-{
-    const struct lintel_ynode *n = node_of(node);
-    if (!n)
-        return LINTEL_CFG_NONE;
-    switch (n->type) {
-    case LINTEL_YNODE_SCALAR:
-        return LINTEL_CFG_SCALAR;
-    case LINTEL_YNODE_SEQ:
-        return LINTEL_CFG_LIST;
-    case LINTEL_YNODE_MAP:
-        return LINTEL_CFG_MAP;
-    }
-    return LINTEL_CFG_NONE;
-}
-
-const lintel_cfg *lk_cfg_get(const lintel_cfg *map, const char *key)
-{
-    return key ? cfg_of(lintel_ynode_get(node_of(map), key)) : NULL;
-}
-
-size_t lk_cfg_len(const lintel_cfg *node)
-{
-    const struct lintel_ynode *n = node_of(node);
-    return n && n->type != LINTEL_YNODE_SCALAR ? n->len : 0;
-}
-
-const lintel_cfg *lk_cfg_at(const lintel_cfg *node, size_t i)
-{
-    const struct lintel_ynode *n = node_of(node);
-    if (!n || n->type == LINTEL_YNODE_SCALAR || i >= n->len)
-        return NULL;
-    return cfg_of(n->items[i]);
-}
-
-const char *lk_cfg_key_at(const lintel_cfg *map, size_t i)
-{
-    const struct lintel_ynode *n = node_of(map);
-    if (!n || n->type != LINTEL_YNODE_MAP || i >= n->len)
-        return NULL;
-    return n->keys[i]->scalar;
-}
-
-const char *lk_cfg_str(const lintel_cfg *node)
-{
-    const struct lintel_ynode *n = node_of(node);
-    return n && n->type == LINTEL_YNODE_SCALAR ? n->scalar : NULL;
-}
-
-int lk_cfg_int(const lintel_cfg *node, int64_t *out)
-{
-    const char *s = lk_cfg_str(node);
-    /* Decimal only, optional '-': no '+', spaces, hex or octal surprises. */
-    if (!s || !((*s >= '0' && *s <= '9') || (*s == '-' && s[1] >= '0' && s[1] <= '9')))
-        return -1;
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno || *end)
-        return -1;
-    *out = (int64_t)v;
-    return 0;
-}
-
-int lk_cfg_bool(const lintel_cfg *node, int *out)
-{
-    const char *s = lk_cfg_str(node);
-    if (!s)
-        return -1;
-    if (strcmp(s, "true") == 0)
-        *out = 1;
-    else if (strcmp(s, "false") == 0)
-        *out = 0;
-    else
-        return -1;
-    return 0;
-}
-
-int lk_cfg_duration_ms(const lintel_cfg *node, uint64_t *out)
-{
-    const char *s = lk_cfg_str(node);
-    return s ? lintel_parse_duration_ms(s, out) : -1;
-}
-
-int lk_cfg_size(const lintel_cfg *node, uint64_t *out)
-{
-    const char *s = lk_cfg_str(node);
-    return s ? lintel_parse_size(s, out) : -1;
 }
 
 /* Builds in path the key path from root down to target; 1 when found. */

@@ -125,5 +125,5 @@ int lk_consumer_at_fn(const lintel_instance *self, size_t i, struct lintel_consu
 
 long lk_secret_fn(const lintel_instance *self, const lintel_cfg *node, char *buf, size_t cap)
 {
-    return lintel_secret_resolve(lk_cfg_str(node), buf, cap);
+    return lintel_secret_resolve(lintel_cfg_str(node), buf, cap);
 }

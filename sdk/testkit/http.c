@@ -197,6 +197,24 @@ static void deliver(void *arg)
 }
 
 /* Records the call and schedules its answer, owned by req or in. */
+/* upstream://NAME/...: as lintel, refused when NAME is no upstream (lk_declare_upstream) or has
+ * no healthy target (lk_set_upstream_healthy). The call is recorded and answered by its URL as
+ * written. */
+static bool upstream_url_ok(const char *url)
+{
+    static const char scheme[] = "upstream://";
+    if (strncmp(url, scheme, sizeof(scheme) - 1) != 0)
+        return false;
+    const char *name = url + sizeof(scheme) - 1;
+    char buf[256];
+    size_t n = strcspn(name, "/?");
+    if (n == 0 || n >= sizeof(buf))
+        return false;
+    memcpy(buf, name, n);
+    buf[n] = '\0';
+    return lk_upstream_healthy_fn(NULL, buf) > 0;
+}
+
 static int start(struct lk_req *req, struct lk_instance *in, const struct lintel_http_request *spec,
                  lintel_http_fn cb, void *arg)
 {
@@ -206,7 +224,8 @@ static int start(struct lk_req *req, struct lk_instance *in, const struct lintel
         spec->struct_size < offsetof(struct lintel_http_request, url) + sizeof(spec->url))
         return -1;
     memcpy(&s, spec, spec->struct_size < sizeof(s) ? spec->struct_size : sizeof(s));
-    if (!s.url || (strncmp(s.url, "http://", 7) != 0 && strncmp(s.url, "https://", 8) != 0) ||
+    if (!s.url || (strncmp(s.url, "http://", 7) != 0 && strncmp(s.url, "https://", 8) != 0 &&
+                   !upstream_url_ok(s.url)) ||
         (!s.body && s.body_len))
         return -1;
     uint64_t timeout = s.timeout_ms ? s.timeout_ms : DEFAULT_TIMEOUT_MS;

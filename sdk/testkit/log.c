@@ -109,6 +109,25 @@ void lk_host_metric_add(const lintel_instance *self, const char *name, uint64_t 
     m->value += delta;
 }
 
+void lk_host_metric_set(const lintel_instance *self, const char *name, int64_t value)
+{
+    if (!self || !name) {
+        lk_violation("metric_set without an instance or a name");
+        return;
+    }
+    struct lk_instance *in = self->kit;
+    struct lk_metric *m = in->gauges;
+    while (m && strcmp(m->name, name) != 0)
+        m = m->next;
+    if (!m) {
+        m = lk_must(calloc(1, sizeof(*m)));
+        m->name = lk_must(strdup(name));
+        m->next = in->gauges;
+        in->gauges = m;
+    }
+    m->value = (uint64_t)value;
+}
+
 void lk_metrics_free(struct lk_metric *m)
 {
     while (m) {

@@ -11,7 +11,7 @@
 #define PLUGIN_V1_SIZE (offsetof(struct lintel_plugin, reopen) + sizeof(void (*)(void *)))
 
 /* When plugin.h's host table grows, the kit must offer the new entries too. */
-_Static_assert(offsetof(struct lintel_host_api, set_target) + sizeof(lk_host.set_target) ==
+_Static_assert(offsetof(struct lintel_host_api, cache_add) + sizeof(lk_host.cache_add) ==
                    sizeof(struct lintel_host_api),
                "plugin.h has new host functions: implement them in the test kit");
 
@@ -21,21 +21,26 @@ static unsigned lk_worker_count(void)
     return 1;
 }
 
+static const char *lk_instance_name(const lintel_instance *self)
+{
+    return self ? self->kit->name : NULL;
+}
+
 const struct lintel_host_api lk_host = {
     .struct_size = sizeof(struct lintel_host_api),
     .abi_major = LINTEL_ABI_MAJOR,
     .abi_minor = LINTEL_ABI_MINOR,
     .log = lk_host_log,
-    .cfg_type = lk_cfg_type,
-    .cfg_get = lk_cfg_get,
-    .cfg_len = lk_cfg_len,
-    .cfg_at = lk_cfg_at,
-    .cfg_key_at = lk_cfg_key_at,
-    .cfg_str = lk_cfg_str,
-    .cfg_int = lk_cfg_int,
-    .cfg_bool = lk_cfg_bool,
-    .cfg_duration_ms = lk_cfg_duration_ms,
-    .cfg_size = lk_cfg_size,
+    .cfg_type = lintel_cfg_type,
+    .cfg_get = lintel_cfg_get,
+    .cfg_len = lintel_cfg_len,
+    .cfg_at = lintel_cfg_at,
+    .cfg_key_at = lintel_cfg_key_at,
+    .cfg_str = lintel_cfg_str,
+    .cfg_int = lintel_cfg_int,
+    .cfg_bool = lintel_cfg_bool,
+    .cfg_duration_ms = lintel_cfg_duration_ms,
+    .cfg_size = lintel_cfg_size,
     .cfg_error = lk_cfg_error,
     .req_method = lk_req_method_fn,
     .req_set_method = lk_req_set_method_fn,
@@ -94,6 +99,15 @@ const struct lintel_host_api lk_host = {
     .watch_stop = lk_watch_stop_fn,
     .worker_count = lk_worker_count,
     .set_target = lk_set_target_fn,
+    .now_ms = lk_now_ms_fn,
+    .instance_name = lk_instance_name,
+    .resp_header_at = lk_resp_header_at_fn,
+    .upstream_failure = lk_upstream_failure_fn,
+    .resend = lk_resend_fn,
+    .upstream_healthy = lk_upstream_healthy_fn,
+    .metric_set = lk_host_metric_set,
+    .counter_window = lk_counter_window_fn,
+    .cache_add = lk_cache_add_fn,
 };
 
 /* The limits of lintel's image records (64-byte name, 32-byte version, NUL included). */
@@ -238,6 +252,7 @@ void lk_plugin_free(struct lk_plugin *p)
 static void instance_release(struct lk_instance *in)
 {
     lk_metrics_free(in->metrics);
+    lk_metrics_free(in->gauges);
     lintel_arena_free(in->arena);
     free(in);
 }
@@ -324,5 +339,13 @@ uint64_t lk_metric(const struct lk_instance *in, const char *name)
     for (const struct lk_metric *m = in->metrics; m; m = m->next)
         if (strcmp(m->name, name) == 0)
             return m->value;
+    return 0;
+}
+
+int64_t lk_gauge(const struct lk_instance *in, const char *name)
+{
+    for (const struct lk_metric *m = in->gauges; m; m = m->next)
+        if (strcmp(m->name, name) == 0)
+            return (int64_t)m->value;
     return 0;
 }

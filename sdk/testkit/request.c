@@ -75,13 +75,43 @@ void lk_req_set_body(struct lk_req *r, const void *body, size_t len, int arrived
  * (still reachable at exit). */
 static struct {
     char **names;
+    int *healthy; /* lk_set_upstream_healthy, 1 by default */
     size_t n;
 } declared;
 
 void lk_declare_upstream(const char *name)
 {
     declared.names = lk_must(realloc(declared.names, (declared.n + 1) * sizeof(char *)));
+    declared.healthy = lk_must(realloc(declared.healthy, (declared.n + 1) * sizeof(int)));
+    declared.healthy[declared.n] = 1;
     declared.names[declared.n++] = lk_must(strdup(name));
+}
+
+static size_t declared_index(const char *name)
+{
+    size_t i = 0;
+    while (i < declared.n && strcmp(declared.names[i], name) != 0)
+        i++;
+    return i;
+}
+
+void lk_set_upstream_healthy(const char *name, int healthy)
+{
+    size_t i = declared_index(name);
+    if (i == declared.n)
+        lk_declare_upstream(name);
+    declared.healthy[i] = healthy;
+}
+
+int lk_upstream_healthy_fn(lintel_req *r, const char *name)
+{
+    (void)r;
+    if (!name)
+        return -1;
+    size_t i = declared_index(name);
+    if (i < declared.n)
+        return declared.healthy[i];
+    return declared.n ? -1 : 1; /* until an upstream is declared, every name exists */
 }
 
 void lk_req_free(struct lk_req *r)
@@ -203,44 +233,18 @@ int lk_req_set_query_fn(lintel_req *r, const char *q, size_t len)
 struct lintel_str lk_req_arg_fn(lintel_req *r, const char *name)
 {
     const char *q = kit(r)->query;
-    if (!q || !name)
-        return (struct lintel_str){NULL, 0};
-    size_t nlen = strlen(name);
-    const char *end = q + strlen(q);
-    while (q < end) {
-        const char *amp = memchr(q, '&', (size_t)(end - q));
-        const char *stop = amp ? amp : end;
-        /* "name=value", or "name" alone (an empty value) */
-        if ((size_t)(stop - q) >= nlen && memcmp(q, name, nlen) == 0 &&
-            (q + nlen == stop || q[nlen] == '=')) {
-            const char *v = q + nlen == stop ? stop : q + nlen + 1;
-            return (struct lintel_str){v, (size_t)(stop - v)};
-        }
-        q = stop + 1;
-    }
-    return (struct lintel_str){NULL, 0};
+    return lintel_query_arg(q, q ? strlen(q) : 0, name);
 }
 
-/* Like lintel: "a=1; b=2" in every Cookie header, first match; a cookie needs its '='; the
- * value runs to the next ';' as sent (no trimming). */
+/* As lintel does: the first match over every Cookie header. */
 struct lintel_str lk_req_cookie_fn(lintel_req *r, const char *name)
 {
-    if (!name)
-        return (struct lintel_str){NULL, 0};
-    size_t nlen = strlen(name);
     for (const struct lk_header *h = kit(r)->headers.head; h; h = h->next) {
         if (h->deleted || strcasecmp(h->name, "Cookie") != 0)
             continue;
-        const char *p = h->value, *end = h->value + h->value_len;
-        while (p < end) {
-            while (p < end && (*p == ' ' || *p == ';'))
-                p++;
-            const char *semi = memchr(p, ';', (size_t)(end - p));
-            const char *stop = semi ? semi : end;
-            if ((size_t)(stop - p) > nlen && memcmp(p, name, nlen) == 0 && p[nlen] == '=')
-                return (struct lintel_str){p + nlen + 1, (size_t)(stop - p) - nlen - 1};
-            p = stop;
-        }
+        struct lintel_str v = lintel_cookie_in(h->value, h->value_len, name);
+        if (v.ptr)
+            return v;
     }
     return (struct lintel_str){NULL, 0};
 }
@@ -324,7 +328,7 @@ struct lintel_str lk_consumer_id_fn(lintel_req *r)
 int lk_set_target_fn(lintel_req *r, const char *address)
 {
     struct lk_req *k = kit(r);
-    if (!address || !*address || k->phase > LINTEL_PHASE_BALANCE)
+    if (!address || !*address || (k->phase > LINTEL_PHASE_BALANCE && !k->resending))
         return -1;
     k->chosen_target = lk_strdup(k->arena, address, strlen(address));
     return 0;
@@ -338,7 +342,7 @@ const char *lk_target(const struct lk_req *r)
 int lk_set_upstream_fn(lintel_req *r, const char *name)
 {
     struct lk_req *k = kit(r);
-    if (!name || !*name || k->phase > LINTEL_PHASE_BALANCE)
+    if (!name || !*name || (k->phase > LINTEL_PHASE_BALANCE && !k->resending))
         return -1;
     if (declared.n) {
         size_t i = 0;

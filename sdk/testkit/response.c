@@ -44,6 +44,7 @@ static int start_response(struct lk_req *k, int status, const char *body, size_t
     k->own = own;
     k->own_type = type_copy;
     k->resp_headers.head = NULL;
+    k->failure = LINTEL_UPSTREAM_OK;
     return 0;
 }
 
@@ -206,4 +207,70 @@ struct lintel_str lk_resp_body_chunk_fn(lintel_req *r)
 int lk_resp_body_last_fn(lintel_req *r)
 {
     return kit(r)->chunk_last;
+}
+
+/* ---- ABI 1.1: gateway-made failures, every response header, resend ------------------------- */
+
+void lk_req_set_upstream_failure(struct lk_req *r, enum lintel_upstream_failure failure)
+{
+    /* The statuses and messages lintel's upstream side answers with (core/upstream.c). */
+    switch (failure) {
+    case LINTEL_UPSTREAM_OK:
+        lk_req_set_response(r, 200, NULL);
+        return;
+    case LINTEL_UPSTREAM_CONNECT:
+        lk_resp_fail(r, 502, "upstream connect refused");
+        break;
+    case LINTEL_UPSTREAM_TIMEOUT:
+        lk_resp_fail(r, 504, "upstream read timeout");
+        break;
+    case LINTEL_UPSTREAM_NO_HEALTHY:
+        lk_resp_fail(r, 503, "no healthy upstream target");
+        break;
+    default:
+        lk_resp_fail(r, 502, "upstream connection reset");
+        break;
+    }
+    r->failure = failure;
+}
+
+unsigned lk_resent(const struct lk_req *r)
+{
+    return r->resent;
+}
+
+int lk_resp_header_at_fn(lintel_req *r, size_t i, struct lintel_str *name, struct lintel_str *value)
+{
+    struct lk_req *k = kit(r);
+    if (!k->status)
+        return -1;
+    return lk_headers_at(&k->resp_headers, i, name, value);
+}
+
+int lk_upstream_failure_fn(lintel_req *r)
+{
+    return (int)kit(r)->failure;
+}
+
+int lk_resend_fn(lintel_req *r)
+{
+    struct lk_req *k = kit(r);
+    if (k->phase != LINTEL_PHASE_RESPONSE_HEADERS || !k->in_handler || k->resending) {
+        lk_violation("resend() outside a RESPONSE_HEADERS handler, or twice in one call");
+        return -1;
+    }
+    /* lintel keeps no copy of a body it streamed to the upstream: only an empty or buffered
+     * body can be sent again. */
+    if ((k->body_in_len && !k->body_buffered) || k->resent >= 2)
+        return -1;
+    k->resent++;
+    k->resending = true;
+    k->status = 0;
+    k->body = NULL;
+    k->body_len = 0;
+    k->own = false;
+    k->own_type = NULL;
+    k->resp_headers.head = NULL;
+    k->failure = LINTEL_UPSTREAM_OK;
+    return 0;
 }

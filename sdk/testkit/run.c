@@ -97,6 +97,13 @@ static enum lintel_result run_request_phase(struct lk_req *r, lintel_handler_fn 
         r->in_handler = true;
         enum lintel_result res = fn(&r->handle, data);
         r->in_handler = false;
+        if (r->resending) { /* resend(): the request goes upstream again, whatever res says */
+            r->resending = false;
+            if (res != LINTEL_CONTINUE)
+                lk_violation("%s: resend() called but RESPONSE_HEADERS returned %d, not CONTINUE",
+                             r->running->name, (int)res);
+            return LINTEL_CONTINUE;
+        }
         if (r->deferred_status) { /* 413 found inside req_body_buffer: that answer wins */
             int status = r->deferred_status;
             r->deferred_status = 0;

@@ -13,6 +13,7 @@ struct entry {
     /* counter */
     int64_t value;
     uint64_t window; /* index of the fixed window the value belongs to */
+    int64_t previous; /* counter_window: the final value of window - 1 (0: none) */
     /* cache */
     void *data;
     size_t len;
@@ -107,4 +108,42 @@ long lk_cache_get_fn(const lintel_instance *self, const char *key, void *buf, si
     if (buf && cap)
         memcpy(buf, e->data, e->len < cap ? e->len : cap);
     return (long)e->len;
+}
+
+int lk_counter_window_fn(const lintel_instance *self, const char *key, int64_t delta,
+                         uint64_t window_ms, struct lintel_counter_window *out)
+{
+    if (!self || !key || window_ms == 0 || !out || out->struct_size < sizeof(out->struct_size))
+        return -1;
+    struct entry *e = find(&shared.counters, self->kit->ns, key, true);
+    uint64_t now = lk_now();
+    uint64_t window = now / window_ms;
+    if (e->window != window) {
+        e->previous = e->window + 1 == window ? e->value : 0;
+        e->window = window;
+        e->value = 0;
+    }
+    e->value += delta;
+    struct lintel_counter_window w = {
+        .struct_size = sizeof(w),
+        .value = e->value,
+        .previous = e->previous,
+        .elapsed_ms = now - window * window_ms,
+        .reset_ms = (window + 1) * window_ms - now,
+    };
+    size_t n = out->struct_size < sizeof(w) ? out->struct_size : sizeof(w);
+    memcpy(out, &w, n);
+    out->struct_size = (uint32_t)n;
+    return 0;
+}
+
+int lk_cache_add_fn(const lintel_instance *self, const char *key, const void *value, size_t len,
+                    uint64_t ttl_ms)
+{
+    if (!self || !key || (!value && len))
+        return -1;
+    const struct entry *e = find(&shared.cache, self->kit->ns, key, false);
+    if (e && e->data && !(e->expires && lk_now() >= e->expires))
+        return 0;
+    return lk_cache_set_fn(self, key, value, len, ttl_ms) == 0 ? 1 : -1;
 }

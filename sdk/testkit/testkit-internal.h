@@ -14,6 +14,7 @@
 #include <lintel/testkit.h>
 
 #include "arena.h"
+#include "plugin_read.h"
 #include "ynode.h"
 
 /* The plugin's view of an instance and a request; each points back at the kit's object. */
@@ -53,6 +54,7 @@ struct lk_instance {
     const struct lintel_ynode *consumers; /* lk_set_consumers' list when created, or NULL */
     void *data;                           /* what create returned */
     struct lk_metric *metrics;
+    struct lk_metric *gauges; /* metric_set: value holds the int64_t bits */
     bool in_create;
 };
 
@@ -125,6 +127,11 @@ struct lk_req {
     enum lintel_result resume_result;
     bool resumed;
     enum lintel_result resumed_with;
+
+    /* ABI 1.1 */
+    enum lintel_upstream_failure failure; /* the response is a gateway-made failure */
+    unsigned resent;                      /* resend() calls */
+    bool resending;                       /* resend() was called by the running handler */
 };
 
 /* ---- plugin.c ---- */
@@ -145,18 +152,9 @@ void lk_host_log(const lintel_instance *self, enum lintel_log_level level, const
     __attribute__((format(printf, 3, 4)));
 void lk_host_metric_add(const lintel_instance *self, const char *name, uint64_t delta);
 void lk_metrics_free(struct lk_metric *m);
+void lk_host_metric_set(const lintel_instance *self, const char *name, int64_t value);
 
 /* ---- config.c ---- */
-enum lintel_cfg_type lk_cfg_type(const lintel_cfg *node);
-const lintel_cfg *lk_cfg_get(const lintel_cfg *map, const char *key);
-size_t lk_cfg_len(const lintel_cfg *node);
-const lintel_cfg *lk_cfg_at(const lintel_cfg *node, size_t i);
-const char *lk_cfg_key_at(const lintel_cfg *map, size_t i);
-const char *lk_cfg_str(const lintel_cfg *node);
-int lk_cfg_int(const lintel_cfg *node, int64_t *out);
-int lk_cfg_bool(const lintel_cfg *node, int *out);
-int lk_cfg_duration_ms(const lintel_cfg *node, uint64_t *out);
-int lk_cfg_size(const lintel_cfg *node, uint64_t *out);
 void lk_cfg_error(lintel_cfg_error *err, const lintel_cfg *node, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -212,6 +210,7 @@ int lk_log_field_at_fn(lintel_req *r, size_t i, struct lintel_str *key, struct l
 int lk_req_info_fn(lintel_req *r, struct lintel_req_info *out);
 unsigned lk_req_worker_fn(lintel_req *r);
 int lk_req_body_buffer_fn(lintel_req *r, size_t cap);
+int lk_upstream_healthy_fn(lintel_req *r, const char *name);
 struct lintel_str lk_req_body_fn(lintel_req *r);
 
 /* ---- response.c ---- */
@@ -225,6 +224,9 @@ int lk_resp_header_add_fn(lintel_req *r, const char *name, const char *value, si
 int lk_resp_header_remove_fn(lintel_req *r, const char *name);
 struct lintel_str lk_resp_body_chunk_fn(lintel_req *r);
 int lk_resp_body_last_fn(lintel_req *r);
+int lk_resp_header_at_fn(lintel_req *r, size_t i, struct lintel_str *name, struct lintel_str *value);
+int lk_upstream_failure_fn(lintel_req *r);
+int lk_resend_fn(lintel_req *r);
 /* Applies the headers set before the response existed onto it (the host does so when the
  * response head is about to go out). */
 void lk_resp_apply_pending(struct lk_req *r);
@@ -247,6 +249,7 @@ int lk_req_timer_fn(lintel_req *r, uint64_t ms, lintel_timer_fn fn, void *arg);
 lintel_timer *lk_worker_timer_fn(const lintel_instance *self, uint64_t ms, int repeat,
                                  lintel_timer_fn fn, void *arg);
 void lk_timer_stop_fn(lintel_timer *t);
+uint64_t lk_now_ms_fn(void);
 
 /* ---- http.c ---- */
 int lk_http_call_fn(lintel_req *r, const struct lintel_http_request *spec, lintel_http_fn cb,
@@ -280,5 +283,9 @@ int lk_counter_add_fn(const lintel_instance *self, const char *key, int64_t delt
 int lk_cache_set_fn(const lintel_instance *self, const char *key, const void *value, size_t len,
                     uint64_t ttl_ms);
 long lk_cache_get_fn(const lintel_instance *self, const char *key, void *buf, size_t cap);
+int lk_counter_window_fn(const lintel_instance *self, const char *key, int64_t delta,
+                         uint64_t window_ms, struct lintel_counter_window *out);
+int lk_cache_add_fn(const lintel_instance *self, const char *key, const void *value, size_t len,
+                    uint64_t ttl_ms);
 
 #endif

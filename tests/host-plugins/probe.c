@@ -11,7 +11,14 @@
  *                               # upstream as X-Probe-Http
  *   count: true                 # counts requests in a shared counter: X-Probe-Count
  *   target: ADDR                # BALANCE sends the request to that target (set_target)
- * Every response carries X-Probe-Version: the plugin's version (set at build time). */
+ *   resend: { on: 503, path: /p, upstream: NAME }   # ABI 1.1: in RESPONSE_HEADERS, a response
+ *                               # with that status or a gateway-made failure is sent again, once,
+ *                               # re-aimed; the final response carries X-Probe-Resent: 1
+ *   healthy_of: NAME            # X-Probe-Healthy: upstream_healthy(NAME) on the response
+ * Every response carries X-Probe-Version: the plugin's version (set at build time), and (ABI 1.1)
+ * X-Probe-Instance (instance_name), X-Probe-Headers (how many headers resp_header_at lists),
+ * X-Probe-Failure (upstream_failure, when not 0); RESPONSE_HEADERS sets the gauge "last_status"
+ * and X-Probe-Now (now_ms). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +41,8 @@ struct probe {
     char url[256];
     int count;
     char target[64];
+    int resend_on;
+    char resend_path[64], resend_upstream[64], healthy_of[64];
 };
 
 static const char *const phase_names[] = {"rewrite", "access", "balance", "response_headers",
@@ -104,6 +113,23 @@ static int create(const struct lintel_host_api *host, lintel_instance *self,
     const char *url = host->cfg_str(host->cfg_get(config, "http"));
     if (url)
         snprintf(p->url, sizeof(p->url), "%s", url);
+    const lintel_cfg *rs = host->cfg_get(config, "resend");
+    if (rs) {
+        int64_t on = 0;
+        if (host->cfg_int(host->cfg_get(rs, "on"), &on) < 0) {
+            host->cfg_error(err, rs, "resend needs on: STATUS");
+            free(p);
+            return -1;
+        }
+        p->resend_on = (int)on;
+        const char *rp = host->cfg_str(host->cfg_get(rs, "path"));
+        const char *ru = host->cfg_str(host->cfg_get(rs, "upstream"));
+        snprintf(p->resend_path, sizeof(p->resend_path), "%s", rp ? rp : "");
+        snprintf(p->resend_upstream, sizeof(p->resend_upstream), "%s", ru ? ru : "");
+    }
+    const char *ho = host->cfg_str(host->cfg_get(config, "healthy_of"));
+    if (ho)
+        snprintf(p->healthy_of, sizeof(p->healthy_of), "%s", ho);
     const lintel_cfg *cnt = host->cfg_get(config, "count");
     if (cnt && host->cfg_bool(cnt, &p->count) < 0) {
         host->cfg_error(err, cnt, "must be true or false");
@@ -218,10 +244,47 @@ static enum lintel_result h_balance(lintel_req *r, void *inst)
     return common(p, r, 2);
 }
 
+static void resp_num(struct probe *p, lintel_req *r, const char *name, long long v)
+{
+    char buf[32];
+    int n = snprintf(buf, sizeof(buf), "%lld", v);
+    p->host->resp_header_set(r, name, buf, (size_t)n);
+}
+
 static enum lintel_result h_response_headers(lintel_req *r, void *inst)
 {
     struct probe *p = inst;
-    p->host->resp_header_set(r, "X-Probe-Version", PROBE_VERSION, strlen(PROBE_VERSION));
+    const struct lintel_host_api *h = p->host;
+    int failure = h->upstream_failure(r);
+    if (p->resend_on && !h->ctx_get(r, p->self) &&
+        (h->resp_status(r) == p->resend_on || failure != LINTEL_UPSTREAM_OK)) {
+        h->ctx_set(r, p->self, p, NULL); /* marks "resent": once per request */
+        if (p->resend_path[0] && h->req_set_path(r, p->resend_path, strlen(p->resend_path)) < 0)
+            return LINTEL_ERROR;
+        if (h->resend(r) < 0) {
+            h->resp_header_set(r, "X-Probe-Resent", "refused", 7);
+        } else {
+            if (p->resend_upstream[0] && h->set_upstream(r, p->resend_upstream) < 0)
+                return LINTEL_ERROR;
+            return LINTEL_CONTINUE;
+        }
+    } else if (h->ctx_get(r, p->self)) {
+        h->resp_header_set(r, "X-Probe-Resent", "1", 1);
+    }
+    size_t nh = 0;
+    struct lintel_str name, value;
+    while (h->resp_header_at(r, nh, &name, &value) == 0)
+        nh++;
+    resp_num(p, r, "X-Probe-Headers", (long long)nh);
+    if (failure)
+        resp_num(p, r, "X-Probe-Failure", failure);
+    if (p->healthy_of[0])
+        resp_num(p, r, "X-Probe-Healthy", h->upstream_healthy(r, p->healthy_of));
+    resp_num(p, r, "X-Probe-Now", (long long)h->now_ms());
+    const char *in = h->instance_name(p->self);
+    h->resp_header_set(r, "X-Probe-Instance", in, strlen(in));
+    h->metric_set(p->self, "last_status", h->resp_status(r));
+    h->resp_header_set(r, "X-Probe-Version", PROBE_VERSION, strlen(PROBE_VERSION));
     return common(p, r, 3);
 }
 

@@ -1,5 +1,5 @@
-/* The ratelimit plugin (plugins/ratelimit) in a running gateway: a fixed window that holds
- * exactly across two workers, the rate-limit headers on proxied and refused responses,
+/* The ratelimit plugin (plugins/ratelimit) in a running gateway: fixed and sliding windows that
+ * hold exactly across two workers, the rate-limit headers on proxied and refused responses,
  * hide_headers, a key by header falling back to the client IP, counts kept across a reload,
  * `lintel -t` messages, and policy redis: one limit shared by two gateways through a real
  * redis-server started here, and requests that keep flowing when that Redis is killed (then
@@ -34,7 +34,6 @@ static char plugin_so[PATH_MAX]; /* the build's plugins/ratelimit.so */
 static char auth_so[PATH_MAX];   /* and auth.so, which sets the consumer */
 
 /* ---- files and gateways ---------------------------------------------------------------------- */
-
 
 /* A plugin directory of its own holding a copy of ratelimit.so (so that other plugins being
  * built next to it cannot affect these tests, and the reload test can replace the file). */
@@ -340,22 +339,28 @@ static void teardown(void)
 
 /* ---- tests ----------------------------------------------------------------------------------- */
 
-static void test_fixed_window_exact_across_workers(void)
+/* 150 requests for one fresh key on 15 connections to a gateway of two workers, within one
+ * window of a 100/s limit: exactly 100 pass, and only those reach the upstream. */
+static void exact_across_workers(const char *algorithm)
 {
     struct it_proc *origin = it_origin_start("o");
-    const char *dir = plugin_dir("rl-exact");
+    char name[64], routes[512];
+    snprintf(name, sizeof(name), "rl-exact-%s", algorithm);
+    const char *dir = plugin_dir(name);
     CU_ASSERT_FATAL(origin && dir);
+    snprintf(routes, sizeof(routes),
+             "  - name: api\n"
+             "    upstream: o\n"
+             "    plugins:\n"
+             "      - name: ratelimit\n"
+             "        config: { second: 100, algorithm: %s, key: { header: X-Client } }\n",
+             algorithm);
     struct gw g;
-    CU_ASSERT_FATAL(gw_start(&g, "exact", dir, origin->port,
-                             "  - name: api\n"
-                             "    upstream: o\n"
-                             "    plugins:\n"
-                             "      - name: ratelimit\n"
-                             "        config: { second: 100, algorithm: fixed_window, key: "
-                             "{ header: X-Client } }\n") == 0);
+    CU_ASSERT_FATAL(gw_start(&g, name + 3, dir, origin->port, routes) == 0);
     struct totals t = {0};
     int attempt;
     for (attempt = 0; attempt < 3; attempt++) {
+        /* A key never used before: no previous window weighs on a sliding window. */
         char client[32];
         snprintf(client, sizeof(client), "exact-%d", attempt);
         long before = origin_requests(origin->port);
@@ -371,11 +376,21 @@ static void test_fixed_window_exact_across_workers(void)
         break;
     }
     CU_ASSERT(attempt < 3);
-    printf("\n    fixed window 100/s, 150 requests on 15 connections: %d passed, %d refused\n",
+    printf("\n    %s 100/s, 150 requests on 15 connections: %d passed, %d refused\n", algorithm,
            t.ok, t.limited);
     CU_ASSERT_EQUAL(t.ok, 100);
     CU_ASSERT_EQUAL(t.limited, 50);
     CU_ASSERT_EQUAL(t.other, 0);
+}
+
+static void test_fixed_window_exact_across_workers(void)
+{
+    exact_across_workers("fixed_window");
+}
+
+static void test_sliding_window_exact_across_workers(void)
+{
+    exact_across_workers("sliding_window");
 }
 
 static void test_headers(void)
@@ -601,7 +616,7 @@ static void test_config_check(void)
     CU_ASSERT_EQUAL(it_run(argv, 10000, &out, &err), 1);
     char want[PATH_MAX + 160];
     snprintf(want, sizeof(want),
-             "%s:12:27: routes[0].plugins[0].config.second: plugin ratelimit 1.0.0: must be an "
+             "%s:12:27: routes[0].plugins[0].config.second: plugin ratelimit 1.1.0: must be an "
              "integer from 1 to 1000000000",
              conf);
     if (!err.data || !strstr(err.data, want))
@@ -757,6 +772,8 @@ static void test_redis_killed_fault_tolerant(void)
 static CU_TestInfo tests[] = {
     {"fixed window 100/s across 2 workers: exactly 100 of 150 pass",
      test_fixed_window_exact_across_workers},
+    {"sliding window 100/s across 2 workers: exactly 100 of 150 pass",
+     test_sliding_window_exact_across_workers},
     {"rate-limit headers on proxied responses and on the 429", test_headers},
     {"hide_headers: no rate-limit headers, Retry-After on the refusal", test_hide_headers},
     {"key by header, falling back to the client IP", test_key_header_falls_back_to_ip},

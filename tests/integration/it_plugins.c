@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -209,12 +210,121 @@ static void test_replace_in_response_headers(void)
     it_http_free(&h);
 }
 
+/* ---- ABI 1.1: resend, upstream_failure, upstream_healthy, metric_set, upstream:// URLs ----- */
+
+static const char abi11_routes[] =
+    "  dead: { targets: [ { address: \"127.0.0.1:%d\" } ] }\n"
+    "routes:\n"
+    "  - name: r503\n"
+    "    match: { paths: [\"/status/503\"] }\n"
+    "    upstream: o\n"
+    "    plugins: [ { name: tp-probe, instance: rs, config: { tag: S, healthy_of: o, resend: { on: "
+    "503, path: /again } } } ]\n"
+    "  - name: rbody\n"
+    "    match: { paths: [\"/status/502\"] }\n"
+    "    upstream: o\n"
+    "    plugins: [ { name: tp-probe, instance: rb, config: { tag: B, read_body: 4k, resend: { "
+    "on: 502, path: /again } } } ]\n"
+    "  - name: dead\n"
+    "    match: { paths: [\"/dead\"] }\n"
+    "    upstream: dead\n"
+    "    plugins: [ { name: tp-probe, instance: rd, config: { tag: D, resend: { on: 599, upstream: "
+    "o } } } ]\n"
+    "  - name: deadonly\n"
+    "    match: { paths: [\"/deadonly\"] }\n"
+    "    upstream: dead\n"
+    "    plugins: [ { name: tp-probe, instance: dd, config: { tag: X, healthy_of: nope } } ]\n"
+    "  - name: call\n"
+    "    match: { paths: [\"/call\"] }\n"
+    "    upstream: o\n"
+    "    plugins: [ { name: tp-probe, instance: uc, config: { tag: U, http: "
+    "\"upstream://o/status/204\" } } ]\n";
+
+static void test_abi_1_1(void)
+{
+    struct env e;
+    int dead = it_free_port(); /* nothing listens there: connect refused */
+    char routes[sizeof(abi11_routes) + 16];
+    snprintf(routes, sizeof(routes), abi11_routes, dead);
+    CU_ASSERT_FATAL(start(&e, plugin_dir("p-abi11", probe_v1), routes) == 0);
+    struct it_http h;
+    CU_ASSERT_FATAL(it_http_init(&h) == 0);
+    struct it_response r;
+
+    /* A 503 from the upstream is dropped and the request goes again to another path. */
+    long before = origin_requests(&h, &e);
+    CU_ASSERT_FATAL(it_http_get(&h, it_url(e.port, "/status/503"), NULL, &r) == 0);
+    CU_ASSERT_EQUAL(r.status, 200);
+    CU_ASSERT(it_json_eq(r.body.data, "target", "/again"));
+    const char *v = it_response_header(&r, "X-Probe-Resent");
+    CU_ASSERT(v && strcmp(v, "1") == 0);
+    v = it_response_header(&r, "X-Probe-Healthy");
+    CU_ASSERT(v && strcmp(v, "1") == 0);
+    v = it_response_header(&r, "X-Probe-Instance");
+    CU_ASSERT(v && strcmp(v, "rs") == 0);
+    v = it_response_header(&r, "X-Probe-Now");
+    CU_ASSERT(v && llabs(atoll(v) - (long long)time(NULL) * 1000) < 60000);
+    v = it_response_header(&r, "X-Probe-Headers"); /* the origin's own headers, at least */
+    CU_ASSERT(v && atoi(v) >= 3);
+    CU_ASSERT_PTR_NULL(it_response_header(&r, "X-Probe-Failure"));
+    it_response_free(&r);
+    CU_ASSERT_EQUAL(origin_requests(&h, &e), before + 3); /* 503, /again, and this /stats */
+
+    /* A body the plugin buffered goes again whole; one it did not buffer cannot. */
+    struct it_http_req q = {.url = it_url(e.port, "/status/502"), .gen_len = 700};
+    CU_ASSERT_FATAL(it_http_do(&h, &q, &r) == 0);
+    CU_ASSERT_EQUAL(r.status, 200);
+    CU_ASSERT(it_json_eq(r.body.data, "target", "/again"));
+    CU_ASSERT_EQUAL(it_json_int(r.body.data, "body_bytes"), 700);
+    char fnv[17];
+    it_fnv_hex(it_pattern_fnv(700), fnv);
+    CU_ASSERT(it_json_eq(r.body.data, "body_fnv", fnv));
+    it_response_free(&r);
+    q.url = it_url(e.port, "/status/503");
+    CU_ASSERT_FATAL(it_http_do(&h, &q, &r) == 0);
+    CU_ASSERT_EQUAL(r.status, 503);
+    v = it_response_header(&r, "X-Probe-Resent");
+    CU_ASSERT(v && strcmp(v, "refused") == 0);
+    it_response_free(&r);
+
+    /* A dead upstream: the gateway's 502 says why (CONNECT), and a resend to another upstream
+     * serves the request. */
+    CU_ASSERT_FATAL(it_http_get(&h, it_url(e.port, "/deadonly"), NULL, &r) == 0);
+    CU_ASSERT_EQUAL(r.status, 502);
+    v = it_response_header(&r, "X-Probe-Failure");
+    CU_ASSERT(v && atoi(v) == 1); /* LINTEL_UPSTREAM_CONNECT */
+    v = it_response_header(&r, "X-Probe-Healthy");
+    CU_ASSERT(v && strcmp(v, "-1") == 0); /* no such upstream */
+    it_response_free(&r);
+    CU_ASSERT_FATAL(it_http_get(&h, it_url(e.port, "/dead"), NULL, &r) == 0);
+    CU_ASSERT_EQUAL(r.status, 200);
+    CU_ASSERT(it_json_eq(r.body.data, "origin", "o"));
+    CU_ASSERT(it_json_eq(r.body.data, "target", "/dead"));
+    v = it_response_header(&r, "X-Probe-Resent");
+    CU_ASSERT(v && strcmp(v, "1") == 0);
+    it_response_free(&r);
+
+    /* upstream://o/... reaches a target of upstream o. */
+    CU_ASSERT_FATAL(it_http_get(&h, it_url(e.port, "/call"), NULL, &r) == 0);
+    CU_ASSERT_EQUAL(r.status, 200);
+    CU_ASSERT(it_json_eq(r.body.data, "headers.x-probe-http", "204"));
+    it_response_free(&r);
+
+    /* metric_set shows as a gauge. */
+    CU_ASSERT_FATAL(it_http_get(&h, it_url(e.admin, "/-/metrics"), NULL, &r) == 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.body.data, "lintel_plugin_gauge{plugin=\"tp-probe\","
+                                               "instance=\"uc\",name=\"last_status\"} 200"));
+    it_response_free(&r);
+    it_http_free(&h);
+}
+
 /* ---- hot swap under load ------------------------------------------------------------------ */
 
 struct loop {
     int port;
     atomic_bool stop;
-    long ok, failed, v1, v2;
+    atomic_long ok;
+    long failed, v1, v2;
 };
 
 static void *client_loop(void *arg)
@@ -292,15 +402,21 @@ static void test_hot_swap_under_load(void)
         CU_ASSERT_EQUAL(r.status, 200);
         it_response_free(&r);
         CU_ASSERT_STRING_EQUAL(serving_version(&e), want);
-        usleep(100 * 1000);
+        /* Traffic runs through every swap: wait for 5 answers on this version (not a fixed
+         * sleep, so a slow machine still gets its share). */
+        long ok0 = atomic_load(&l.ok);
+        int64_t until = it_now_ms() + 10000;
+        while (atomic_load(&l.ok) < ok0 + 5 && it_now_ms() < until)
+            it_sleep_ms(10);
+        CU_ASSERT(atomic_load(&l.ok) >= ok0 + 5);
     }
     atomic_store(&l.stop, true);
     pthread_join(t, NULL);
     CU_ASSERT_EQUAL(l.failed, 0);
-    CU_ASSERT(l.ok > 50);
+    CU_ASSERT(atomic_load(&l.ok) >= 50);
     CU_ASSERT(l.v1 > 0 && l.v2 > 0);
-    printf("\n    hot swap: %ld requests, %ld failed, %ld on 1.0.0, %ld on 2.0.0\n", l.ok, l.failed,
-           l.v1, l.v2);
+    printf("\n    hot swap: %ld requests, %ld failed, %ld on 1.0.0, %ld on 2.0.0\n",
+           atomic_load(&l.ok), l.failed, l.v1, l.v2);
 
     /* Old images are unloaded once no configuration and no request uses them (the reaper runs
      * every second). */
@@ -591,6 +707,8 @@ static CU_TestInfo tests[] = {
     {"refused reloads keep the old configuration serving", test_bad_reloads_keep_serving},
     {"a request outliving the reload drain timeout gets a 503", test_drain_timeout_after_reload},
     {"set_target pins the request to one target of its upstream", test_set_target},
+    {"ABI 1.1: resend, upstream_failure, upstream_healthy, gauges, upstream:// calls",
+     test_abi_1_1},
     CU_TEST_INFO_NULL,
 };
 

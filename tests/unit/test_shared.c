@@ -1,6 +1,8 @@
 /* Tests for core/shared.c: counters (windows, namespaces, exact totals under contention,
- * concurrent first insert of a key), the cache (ttl, overwrite, sizes, no torn reads under
- * concurrent set/get) and what happens when a table is full. */
+ * concurrent first insert of a key), counter_window (previous window, add-then-check exact under
+ * contention), the cache (ttl, overwrite, sizes, no torn reads under concurrent set/get, add with
+ * exactly one winner), what happens when a table is full, and expired entries' slots reused by
+ * other keys, also while threads churn through keys. */
 #include <CUnit/Basic.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -213,6 +215,110 @@ static void test_counter_insert_race(void)
     lintel_shared_free(s);
 }
 
+/* ---- counter_window ----------------------------------------------------------------------- */
+
+#define PAIR_WINDOW 200
+
+static void test_counter_window_previous(void)
+{
+    struct lintel_shared *s = lintel_shared_new(64, 0, 0);
+    CU_ASSERT_FATAL(s != NULL);
+    struct lintel_shared_window w;
+    CU_ASSERT_EQUAL(lintel_shared_counter_window(s, "p/a", "k", 1, 0, &w), -1);
+
+    wait_window_room(PAIR_WINDOW, 100);
+    uint64_t window = mono_ms() / PAIR_WINDOW;
+    for (int i = 1; i <= 3; i++) {
+        CU_ASSERT_EQUAL(lintel_shared_counter_window(s, "p/a", "k", 1, PAIR_WINDOW, &w), 0);
+        CU_ASSERT_EQUAL(w.value, i);
+        CU_ASSERT_EQUAL(w.previous, 0);
+        CU_ASSERT_EQUAL(w.elapsed_ms + w.reset_ms, PAIR_WINDOW);
+    }
+    CU_ASSERT_EQUAL(lintel_shared_counter_window(s, "p/a", "k", -1, PAIR_WINDOW, &w), 0);
+    CU_ASSERT_EQUAL(w.value, 2);
+    /* counter_add's counter of the same name and window is another counter. */
+    int64_t v = 0;
+    CU_ASSERT_EQUAL(lintel_shared_counter_add(s, "p/a", "k", 1, PAIR_WINDOW, &v, NULL), 0);
+    CU_ASSERT_EQUAL(v, 1);
+
+    /* The next window starts from 0 and reports the last one's final value. */
+    wait_window_room(PAIR_WINDOW, PAIR_WINDOW); /* sleeps into the next window */
+    CU_ASSERT_EQUAL(lintel_shared_counter_window(s, "p/a", "k", 1, PAIR_WINDOW, &w), 0);
+    if (mono_ms() / PAIR_WINDOW == window + 1) {
+        CU_ASSERT_EQUAL(w.value, 1);
+        CU_ASSERT_EQUAL(w.previous, 2);
+        CU_ASSERT(w.elapsed_ms < PAIR_WINDOW);
+    } else {
+        printf("\n    slept past a whole window, previous not checked\n");
+    }
+    /* Two windows later: nothing left of it. */
+    sleep_ms(2 * PAIR_WINDOW + 10);
+    CU_ASSERT_EQUAL(lintel_shared_counter_window(s, "p/a", "k", 5, PAIR_WINDOW, &w), 0);
+    CU_ASSERT_EQUAL(w.value, 5);
+    CU_ASSERT_EQUAL(w.previous, 0);
+    /* Saturation at 2^31 - 1. */
+    CU_ASSERT_EQUAL(lintel_shared_counter_window(s, "p/a", "big", INT64_MAX, UINT64_C(1) << 40, &w),
+                    0);
+    CU_ASSERT_EQUAL(w.value, INT32_MAX);
+    CU_ASSERT_EQUAL(lintel_shared_counter_window(s, "p/a", "big", -1, UINT64_C(1) << 40, &w), 0);
+    CU_ASSERT_EQUAL(w.value, INT32_MAX - 1);
+    lintel_shared_free(s);
+}
+
+/* Threads admit requests with add-then-check: add 1, and take it back when over the limit. */
+#define LIMIT 1000
+#define ATTEMPTS 50000
+
+struct limit_job {
+    struct lintel_shared *s;
+    int admitted, failures;
+};
+
+static void *on_limit_thread(void *arg)
+{
+    struct limit_job *job = arg;
+    while (!atomic_load(&race_go))
+        ;
+    for (int i = 0; i < ATTEMPTS; i++) {
+        struct lintel_shared_window w;
+        if (lintel_shared_counter_window(job->s, "p/l", "hot", 1, UINT64_C(1) << 40, &w) != 0) {
+            job->failures++;
+            continue;
+        }
+        if (w.value + w.previous <= LIMIT)
+            job->admitted++;
+        else if (lintel_shared_counter_window(job->s, "p/l", "hot", -1, UINT64_C(1) << 40, NULL))
+            job->failures++;
+    }
+    return NULL;
+}
+
+static void test_counter_window_limit_threads(void)
+{
+    struct lintel_shared *s = lintel_shared_new(1024, 0, 0);
+    CU_ASSERT_FATAL(s != NULL);
+    atomic_store(&race_go, 0);
+    pthread_t t[THREADS];
+    struct limit_job jobs[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        jobs[i] = (struct limit_job){.s = s};
+        CU_ASSERT_FATAL(pthread_create(&t[i], NULL, on_limit_thread, &jobs[i]) == 0);
+    }
+    atomic_store(&race_go, 1);
+    int admitted = 0, failures = 0;
+    for (int i = 0; i < THREADS; i++) {
+        pthread_join(t[i], NULL);
+        admitted += jobs[i].admitted;
+        failures += jobs[i].failures;
+    }
+    CU_ASSERT_EQUAL(failures, 0);
+    CU_ASSERT_EQUAL(admitted, LIMIT);
+    struct lintel_shared_window w;
+    CU_ASSERT_EQUAL(lintel_shared_counter_window(s, "p/l", "hot", 0, UINT64_C(1) << 40, &w), 0);
+    CU_ASSERT_EQUAL(w.value, LIMIT);
+    lintel_shared_free(s);
+}
+
 /* ---- cache ------------------------------------------------------------------------------ */
 
 static void test_cache_basic(void)
@@ -268,6 +374,86 @@ static void test_cache_ttl(void)
     CU_ASSERT_EQUAL(lintel_shared_cache_set(s, "c/a", "short", "v3", 2, 0), 0);
     CU_ASSERT_EQUAL(lintel_shared_cache_get(s, "c/a", "short", buf, sizeof(buf)), 2);
     CU_ASSERT_EQUAL(memcmp(buf, "v3", 2), 0);
+    lintel_shared_free(s);
+}
+
+static void test_cache_add(void)
+{
+    struct lintel_shared *s = lintel_shared_new(0, 64, 16);
+    CU_ASSERT_FATAL(s != NULL);
+    char buf[16] = {0};
+    CU_ASSERT_EQUAL(lintel_shared_cache_add(s, "c/a", "n", "first", 5, 50), 1);
+    CU_ASSERT_EQUAL(lintel_shared_cache_add(s, "c/a", "n", "second", 6, 50), 0);
+    CU_ASSERT_EQUAL(lintel_shared_cache_get(s, "c/a", "n", buf, sizeof(buf)), 5);
+    CU_ASSERT_EQUAL(memcmp(buf, "first", 5), 0);
+    CU_ASSERT_EQUAL(lintel_shared_cache_add(s, "c/b", "n", "other", 5, 50), 1);
+    /* Expired counts as absent. */
+    sleep_ms(70);
+    CU_ASSERT_EQUAL(lintel_shared_cache_add(s, "c/a", "n", "third", 5, 0), 1);
+    CU_ASSERT_EQUAL(lintel_shared_cache_get(s, "c/a", "n", buf, sizeof(buf)), 5);
+    CU_ASSERT_EQUAL(memcmp(buf, "third", 5), 0);
+    /* A set's value is present too; errors as for set. */
+    CU_ASSERT_EQUAL(lintel_shared_cache_set(s, "c/a", "s", "x", 1, 0), 0);
+    CU_ASSERT_EQUAL(lintel_shared_cache_add(s, "c/a", "s", "y", 1, 0), 0);
+    CU_ASSERT_EQUAL(lintel_shared_cache_add(s, "c/a", "big", buf, 17, 0), -1);
+    CU_ASSERT_EQUAL(lintel_shared_cache_add(s, "c/a", "null", NULL, 1, 0), -1);
+    lintel_shared_free(s);
+}
+
+/* Every thread adds the same fresh keys in the same order, each with its own value: exactly one
+ * add per key returns 1, and the key then holds that thread's value. */
+static atomic_int add_wins[RACE_KEYS];
+static atomic_int add_winner[RACE_KEYS];
+
+static void *on_add_race_thread(void *arg)
+{
+    struct counter_job *job = arg;
+    while (!atomic_load(&race_go))
+        ;
+    char key[32];
+    for (int i = 0; i < RACE_KEYS; i++) {
+        snprintf(key, sizeof(key), "n%d", i);
+        int rc = lintel_shared_cache_add(job->s, "c/r", key, &job->window_ms,
+                                         sizeof(job->window_ms), 60000);
+        if (rc < 0)
+            job->failures++;
+        if (rc == 1) {
+            atomic_fetch_add(&add_wins[i], 1);
+            atomic_store(&add_winner[i], (int)job->window_ms);
+        }
+    }
+    return NULL;
+}
+
+static void test_cache_add_race(void)
+{
+    struct lintel_shared *s = lintel_shared_new(0, 4096, 8);
+    CU_ASSERT_FATAL(s != NULL);
+    atomic_store(&race_go, 0);
+    pthread_t t[THREADS];
+    struct counter_job jobs[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        jobs[i] = (struct counter_job){.s = s, .window_ms = (uint64_t)i + 1}; /* its value */
+        CU_ASSERT_FATAL(pthread_create(&t[i], NULL, on_add_race_thread, &jobs[i]) == 0);
+    }
+    atomic_store(&race_go, 1);
+    int failures = 0;
+    for (int i = 0; i < THREADS; i++) {
+        pthread_join(t[i], NULL);
+        failures += jobs[i].failures;
+    }
+    CU_ASSERT_EQUAL(failures, 0);
+    int wrong = 0;
+    char key[32];
+    for (int i = 0; i < RACE_KEYS; i++) {
+        uint64_t v = 0;
+        snprintf(key, sizeof(key), "n%d", i);
+        if (atomic_load(&add_wins[i]) != 1 ||
+            lintel_shared_cache_get(s, "c/r", key, &v, sizeof(v)) != (ssize_t)sizeof(v) ||
+            v != (uint64_t)atomic_load(&add_winner[i]))
+            wrong++;
+    }
+    CU_ASSERT_EQUAL(wrong, 0);
     lintel_shared_free(s);
 }
 
@@ -391,6 +577,117 @@ static void test_table_full(void)
     CU_ASSERT_PTR_NULL(lintel_shared_new(8, 8, (size_t)64 * 1024 * 1024));
 }
 
+/* A full table takes new keys once old entries have expired. */
+static void test_reuse_after_expiry(void)
+{
+    struct lintel_shared *s = lintel_shared_new(8, 8, 8);
+    CU_ASSERT_FATAL(s != NULL);
+    char key[16], buf[8];
+    struct lintel_shared_window w;
+    int64_t v = 0;
+    for (int i = 0; i < 8; i++) {
+        snprintf(key, sizeof(key), "k%d", i);
+        int rc = i % 2 ? lintel_shared_counter_window(s, "p/a", key, 1, 20, &w)
+                       : lintel_shared_counter_add(s, "p/a", key, 1, 20, &v, NULL);
+        CU_ASSERT_EQUAL(rc, 0);
+        CU_ASSERT_EQUAL(lintel_shared_cache_set(s, "p/a", key, "v", 1, 20), 0);
+    }
+    CU_ASSERT_EQUAL(lintel_shared_counter_window(s, "p/a", "new", 1, 20, &w), -1);
+    CU_ASSERT_EQUAL(lintel_shared_counter_add(s, "p/a", "new", 1, 20, &v, NULL), -1);
+    CU_ASSERT_EQUAL(lintel_shared_cache_add(s, "p/a", "new", "v", 1, 0), -1);
+    /* A key touched every window stays; the others are two windows old after 60 ms. */
+    for (int i = 0; i < 4; i++) {
+        sleep_ms(15);
+        CU_ASSERT_EQUAL(lintel_shared_counter_window(s, "p/a", "k1", 1, 20, &w), 0);
+    }
+    for (int i = 0; i < 7; i++) {
+        snprintf(key, sizeof(key), "n%d", i);
+        CU_ASSERT_EQUAL(lintel_shared_counter_window(s, "p/a", key, 3, 20, &w), 0);
+        CU_ASSERT_EQUAL(w.value, 3);
+        CU_ASSERT_EQUAL(w.previous, 0);
+        CU_ASSERT_EQUAL(lintel_shared_cache_add(s, "p/a", key, "w", 1, 0), 1);
+    }
+    CU_ASSERT_EQUAL(lintel_shared_counter_add(s, "p/a", "n7", 1, 20, &v, NULL), -1); /* k1 lives */
+    CU_ASSERT_EQUAL(lintel_shared_cache_set(s, "p/a", "n7", "w", 1, 0), 0);
+    CU_ASSERT_EQUAL(lintel_shared_cache_get(s, "p/a", "k3", buf, sizeof(buf)), -1);
+    CU_ASSERT_EQUAL(lintel_shared_cache_get(s, "p/a", "n7", buf, sizeof(buf)), 1);
+    CU_ASSERT_EQUAL(buf[0], 'w');
+    /* Values without expiry are never freed. */
+    CU_ASSERT_EQUAL(lintel_shared_cache_set(s, "p/a", "n8", "w", 1, 0), -1);
+    lintel_shared_free(s);
+}
+
+/* Threads churn through fresh keys in tables much smaller than what they insert, so slots are
+ * reclaimed all the time under the feet of other threads. A fresh key must always look fresh
+ * (counter 1 and no previous window; cache add 1 and its own value back), never another key's. */
+#define CHURN_ROUNDS 20000
+
+struct churn_job {
+    struct lintel_shared *s;
+    int id;
+    int ok, full, wrong;
+};
+
+static void *on_churn_thread(void *arg)
+{
+    struct churn_job *job = arg;
+    while (!atomic_load(&race_go))
+        ;
+    char key[32];
+    for (int i = 0; i < CHURN_ROUNDS; i++) {
+        snprintf(key, sizeof(key), "t%d-%d", job->id, i);
+        struct lintel_shared_window w;
+        if (lintel_shared_counter_window(job->s, "p/c", key, 1, 1, &w) != 0) {
+            job->full++;
+        } else {
+            job->ok++;
+            if (w.value != 1 || w.previous != 0)
+                job->wrong++;
+            if (lintel_shared_counter_window(job->s, "p/c", key, 1, 1, &w) == 0 &&
+                !((w.value == 2 && w.previous == 0) || (w.value == 1 && w.previous <= 1)))
+                job->wrong++;
+        }
+        uint64_t mine = (uint64_t)job->id << 32 | (uint64_t)i, got = 0;
+        int rc = lintel_shared_cache_add(job->s, "p/c", key, &mine, sizeof(mine), 1);
+        if (rc < 0) {
+            job->full++;
+        } else if (rc == 0) {
+            job->wrong++; /* nobody else ever adds this key */
+        } else {
+            job->ok++;
+            ssize_t n = lintel_shared_cache_get(job->s, "p/c", key, &got, sizeof(got));
+            if (n >= 0 && (n != (ssize_t)sizeof(got) || got != mine))
+                job->wrong++;
+        }
+    }
+    return NULL;
+}
+
+static void test_reuse_under_threads(void)
+{
+    struct lintel_shared *s = lintel_shared_new(16, 16, 8);
+    CU_ASSERT_FATAL(s != NULL);
+    atomic_store(&race_go, 0);
+    pthread_t t[THREADS];
+    struct churn_job jobs[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        jobs[i] = (struct churn_job){.s = s, .id = i};
+        CU_ASSERT_FATAL(pthread_create(&t[i], NULL, on_churn_thread, &jobs[i]) == 0);
+    }
+    atomic_store(&race_go, 1);
+    int ok = 0, full = 0, wrong = 0;
+    for (int i = 0; i < THREADS; i++) {
+        pthread_join(t[i], NULL);
+        ok += jobs[i].ok;
+        full += jobs[i].full;
+        wrong += jobs[i].wrong;
+    }
+    printf("\n    %d fresh keys stored in 2 x 16 slots, %d refused as full\n", ok, full);
+    CU_ASSERT_EQUAL(wrong, 0);
+    CU_ASSERT(ok > 32 * 10); /* many times the tables' size: slots were reused */
+    lintel_shared_free(s);
+}
+
 static CU_TestInfo shared_tests[] = {
     {"counter add", test_counter_add},
     {"counter window expiry", test_counter_window},
@@ -398,10 +695,17 @@ static CU_TestInfo shared_tests[] = {
     {"4 threads x 100k on one counter", test_counter_threads},
     {"4 threads x 100k on one windowed counter", test_counter_threads_windowed},
     {"concurrent first insert of the same keys", test_counter_insert_race},
+    {"counter_window: previous window, undo, expiry, saturation", test_counter_window_previous},
+    {"counter_window: 4 threads add-then-check admit exactly the limit",
+     test_counter_window_limit_threads},
     {"cache set/get/overwrite/sizes", test_cache_basic},
     {"cache ttl", test_cache_ttl},
     {"cache: no torn reads under concurrent set/get", test_cache_no_torn_reads},
+    {"cache_add: only when absent or expired", test_cache_add},
+    {"cache_add: exactly one winner per key under threads", test_cache_add_race},
     {"table full, disabled tables, long keys", test_table_full},
+    {"expired entries free their slots for new keys", test_reuse_after_expiry},
+    {"slot reuse while threads churn through keys", test_reuse_under_threads},
     CU_TEST_INFO_NULL,
 };
 

@@ -94,7 +94,10 @@ typedef void (*lintel_watch_fn)(int fd, int events, void *arg);
 struct lintel_http_request {
     uint32_t struct_size; /* sizeof(struct lintel_http_request) of the plugin */
     const char *method;   /* NUL-terminated; NULL = GET */
-    const char *url;      /* NUL-terminated, http:// or https:// */
+    /* NUL-terminated: http://, https://, or (ABI 1.1) upstream://NAME/path?query, which the
+     * host sends to a target of upstream NAME of the current configuration that is not marked
+     * down (round robin), over http. */
+    const char *url;
     const char *const *headers; /* "Name: value" strings, NULL-terminated array; may be NULL */
     const void *body;
     size_t body_len;
@@ -129,6 +132,25 @@ struct lintel_req_info {
     struct lintel_str upstream_addr; /* target "ip:port" used last */
     uint64_t upstream_connect_us;    /* 0 for a pooled connection */
     uint64_t upstream_response_us;   /* from sending the head to the response head */
+};
+
+/* Why the gateway made the current response itself instead of relaying the upstream's
+ * (upstream_failure, ABI 1.1). Values only get added; treat unknown ones as LINTEL_UPSTREAM_ERROR. */
+enum lintel_upstream_failure {
+    LINTEL_UPSTREAM_OK = 0,          /* the response is the upstream's, or a plugin's */
+    LINTEL_UPSTREAM_CONNECT = 1,     /* connect refused or failed (every retry) */
+    LINTEL_UPSTREAM_TIMEOUT = 2,     /* connect, send or read timeout */
+    LINTEL_UPSTREAM_NO_HEALTHY = 3,  /* every target is marked down (503) */
+    LINTEL_UPSTREAM_ERROR = 4,       /* reset, early close, invalid response, no target */
+};
+
+/* A shared counter in a fixed window and the window before it (counter_window, ABI 1.1). */
+struct lintel_counter_window {
+    uint32_t struct_size; /* set by the caller */
+    int64_t value;        /* the counter in the current window, after the delta */
+    int64_t previous;     /* its final value in the window just before (0: none or not adjacent) */
+    uint64_t elapsed_ms;  /* ms since the current window began */
+    uint64_t reset_ms;    /* ms until it ends */
 };
 
 /* A consumer declared in the configuration (see consumer_at). */
@@ -324,6 +346,46 @@ struct lintel_host_api {
      * when that target is down or fails to connect, the usual choice and retries apply.
      * REWRITE..BALANCE. 0, or -1 when the upstream has no such target. */
     int (*set_target)(lintel_req *r, const char *address);
+
+    /* ---- ABI 1.1 ---- */
+
+    /* Wall-clock time in Unix milliseconds. Read time through this, not time(2), so that tests
+     * can move it (the test kit's lk_clock_set_unix). Thread: any. */
+    uint64_t (*now_ms)(void);
+    /* The name of this instance (`instance:` in YAML, else the plugin's name). NUL-terminated,
+     * valid as long as the instance. Thread: any. */
+    const char *(*instance_name)(const lintel_instance *self);
+    /* Response header i, in the order it will be sent (every value of a repeated header);
+     * 0, or -1 past the end or before a response exists. */
+    int (*resp_header_at)(lintel_req *r, size_t i, struct lintel_str *name,
+                          struct lintel_str *value);
+    /* Why the current response was made by the gateway: enum lintel_upstream_failure.
+     * LINTEL_UPSTREAM_OK for an upstream's (or a plugin's) response. RESPONSE_HEADERS..LOG. */
+    int (*upstream_failure)(lintel_req *r);
+    /* RESPONSE_HEADERS only: drops the current response (nothing of it has reached the client)
+     * and sends the request to an upstream again, as it stands when the handler returns. During
+     * this handler call req_set_path / req_set_query / req_header_* / set_upstream / set_target
+     * work again, to aim the new attempt. The handler then returns LINTEL_CONTINUE; the handlers
+     * after it do not run on the dropped response. The new response goes through
+     * RESPONSE_HEADERS from the first handler. Allowed when the request has no body or its body
+     * was buffered (req_body_buffer), at most twice per request. 0, or -1 when not allowed. */
+    int (*resend)(lintel_req *r);
+    /* Targets of upstream `name` in the request's configuration that are not marked down by
+     * health checks (every target when the upstream has no checks); -1: no such upstream. */
+    int (*upstream_healthy)(lintel_req *r, const char *name);
+    /* Sets gauge lintel_plugin_gauge{plugin,instance,name} in GET /-/metrics. Thread: any. */
+    void (*metric_set)(const lintel_instance *self, const char *name, int64_t value);
+    /* Adds delta to counter key in the current window of window_ms (> 0) and reports the
+     * previous window's final value too (sliding windows: weight `previous` by the part of the
+     * previous window still in view). Keys unused for two windows are freed. Fills out (up to
+     * out->struct_size). 0 / -1 (full). Thread: any. */
+    int (*counter_window)(const lintel_instance *self, const char *key, int64_t delta,
+                          uint64_t window_ms, struct lintel_counter_window *out);
+    /* Stores value under key only when the key is absent or expired: 1 stored, 0 it was
+     * present (nothing changed), -1 on error (too long, full). Exactly one of several
+     * concurrent adds of a key stores it (nonces, "first one wins"). Thread: any. */
+    int (*cache_add)(const lintel_instance *self, const char *key, const void *value, size_t len,
+                     uint64_t ttl_ms);
 };
 
 /* ---- what the plugin exports --------------------------------------------------------------- */

@@ -4,6 +4,6 @@
 #define LINTEL_SDK_VERSION_H
 
 #define LINTEL_ABI_MAJOR 1
-#define LINTEL_ABI_MINOR 0
+#define LINTEL_ABI_MINOR 1
 
 #endif

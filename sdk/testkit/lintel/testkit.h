@@ -90,6 +90,13 @@ int lk_set_consumers(const char *yaml, char *err, size_t errlen);
 /* What the instance's handler has counted with metric_add(name), 0 if never. */
 uint64_t lk_metric(const struct lk_instance *in, const char *name);
 
+/* The last value the instance set with metric_set(name), 0 if never. */
+int64_t lk_gauge(const struct lk_instance *in, const char *name);
+
+/* Sets the wall clock now_ms reports to unix_ms at the current virtual time; lk_advance moves
+ * both. Until called, now_ms starts at 1767225600000 (2026-01-01T00:00:00Z). */
+void lk_clock_set_unix(uint64_t unix_ms);
+
 /* ---- fake requests ------------------------------------------------------------------------ */
 
 /* A request as the client sent it: target is "path" or "path?query". Client 127.0.0.1, no route,
@@ -129,9 +136,23 @@ void lk_req_set_response_header(struct lk_req *r, const char *name, const char *
  * at once), then once more with an empty chunk and resp_body_last = 1, as lintel relays it. */
 void lk_req_set_chunk_size(struct lk_req *r, size_t n);
 
+/* Makes the current response a gateway-made failure (upstream_failure returns failure), as
+ * lintel does when the upstream cannot be reached: status and JSON error body as lintel writes
+ * them (502 connect/error, 504 timeout, 503 no healthy target). Replaces any response. */
+void lk_req_set_upstream_failure(struct lk_req *r, enum lintel_upstream_failure failure);
+
+/* How many times a plugin called resend() on r. After resend the request's response is gone
+ * (lk_resp_status 0) and the request as it would go upstream again reads through lk_req_path,
+ * lk_upstream, ...; give it the new attempt's response with lk_req_set_response. */
+unsigned lk_resent(const struct lk_req *r);
+
 /* Ends the request: cancels its timers and outbound calls, runs every ctx cleanup exactly once
  * (also when paused), frees its memory. NULL is ignored. */
 void lk_req_free(struct lk_req *r);
+
+/* Healthy-target count of upstream name, for upstream_healthy (declares the upstream too).
+ * Upstreams declared without a count have 1 healthy target. Global. */
+void lk_set_upstream_healthy(const char *name, int healthy);
 
 /* ---- running ------------------------------------------------------------------------------ */
 
@@ -197,7 +218,9 @@ const char *lk_log_field(const struct lk_req *r, const char *key);
 
 /* ---- outbound HTTP (http_call, worker_http_call) ------------------------------------------ */
 
-/* The fake answer to calls to url (exact match; NULL: every url without an answer of its own):
+/* Calls to upstream://NAME/... are accepted when NAME is a declared upstream with a healthy
+ * target (or none is declared), and answered by the URL as the plugin wrote it.
+ * The fake answer to calls to url (exact match; NULL: every url without an answer of its own):
  * status (0: the call fails, error "connection refused") and body (NULL = empty), delivered
  * delay_ms of virtual time after the call (lk_advance). A call slower than its timeout_ms fails
  * with error "timeout" when the timeout passes. A call to a url with no answer fails at once
