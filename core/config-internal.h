@@ -73,6 +73,10 @@ int lintel_config_plugin_list(struct lintel_config_ctx *c, const struct lintel_y
 int lintel_config_tls(struct lintel_config_ctx *c, const struct lintel_ynode *n,
                       struct lintel_tls_conf **out);
 
+/* Reads the top-level `resolver` section (defaults when absent). Before the upstreams: their
+ * resolve_interval defaults to its interval. */
+int lintel_config_resolver(struct lintel_config_ctx *c, const struct lintel_ynode *root);
+
 /* Reads the `upstreams` map into cfg->upstreams. n must be a MAP. */
 int lintel_config_upstreams(struct lintel_config_ctx *c, const struct lintel_ynode *n);
 

@@ -437,13 +437,14 @@ static int read_root(struct lintel_config_ctx *c, const struct lintel_ynode *roo
 {
     static const char *const keys[] = {"listen",       "admin",   "workers",   "limits",
                                        "timeouts",     "plugins", "consumers", "upstreams",
-                                       "plugin_paths", "routes",  NULL};
+                                       "plugin_paths", "routes",  "resolver",  NULL};
     const struct lintel_ynode *n;
     size_t mark;
 
     if (lintel_config_map(c, root, keys) < 0 || read_listen(c, root) < 0 ||
         read_admin(c, root) < 0 || read_workers(c, root) < 0 || read_limits(c, root) < 0 ||
-        read_timeouts(c, root) < 0 || read_plugin_sections(c, root) < 0)
+        read_timeouts(c, root) < 0 || read_plugin_sections(c, root) < 0 ||
+        lintel_config_resolver(c, root) < 0)
         return -1;
     if (lintel_config_child(c, root, "upstreams", LINTEL_YNODE_MAP, true, &n, &mark) < 0 ||
         lintel_config_upstreams(c, n) < 0)

@@ -26,9 +26,30 @@ struct lintel_sockaddr {
     socklen_t len;
 };
 
+/* An upstream target as written in the file: an IP address, or a host name that the resolver
+ * (dns.h) turns into one target per address, at start and every `resolve_interval`. */
+struct lintel_target_decl {
+    const char *text; /* "users.internal:8080", as written */
+    const char *host; /* the host part: "users.internal", "10.0.0.7", "::1" */
+    uint16_t port;
+    bool is_name;                /* a host name; else addr holds the address */
+    struct lintel_sockaddr addr; /* IP addresses only */
+    unsigned weight;             /* >= 1, default 1 */
+    const struct lintel_ynode *node;
+};
+
+/* A target the balancers pick from: one address. */
 struct lintel_target_conf {
-    struct lintel_sockaddr addr;
-    unsigned weight; /* >= 1, default 1 */
+    struct lintel_sockaddr addr; /* text: as written for an IP target, "10.0.0.7:8080" (the
+                                    address) for one a host name resolved to */
+    unsigned weight;             /* >= 1, default 1 */
+    const struct lintel_target_decl *decl; /* where it comes from */
+    const char *host;     /* the target as written ("users.internal:8080"): the Host header
+                             when the client sent none, and the probes' Host */
+    const char *sni;      /* https: the server name sent and verified; NULL for an IP target
+                             without `tls.sni` (then the certificate must name the IP) */
+    const char *pool_key; /* NULL for plain HTTP; https: the TLS settings (name, verification),
+                             so a kept connection is reused only under the same ones */
 };
 
 /* An upstream's health checks (docs/health.md). Status sets are bitmaps: bit s of word s / 64. */
@@ -47,11 +68,30 @@ struct lintel_health_passive_conf {
     uint64_t statuses[LINTEL_STATUS_WORDS]; /* answers that count as failures; default 502..504 */
 };
 
+/* An upstream's `tls` section (scheme: https). */
+struct lintel_upstream_tls_conf {
+    const char *ca_file; /* PEM CA bundle; NULL: the system's store */
+    bool verify;         /* default true; false is logged as a warning at load */
+    const char *sni;     /* server name for every target; NULL: each target's host name */
+    const struct lintel_ynode *node; /* the `tls` map, or the `scheme` key without one */
+};
+
 struct lintel_upstream_conf {
     size_t index; /* position in lintel_config.upstreams */
     const char *name;
+    struct lintel_target_decl *decl; /* as written */
+    size_t ndecl;                    /* >= 1 */
+    /* The targets: one per IP address written, plus one per address each host name resolves
+     * to. As loaded, only the IP ones; a snapshot's configuration has the names' addresses
+     * too (config_targets.c). May be 0 while no name has an address. */
     struct lintel_target_conf *targets;
-    size_t ntargets; /* >= 1 */
+    size_t ntargets;
+    const char *unresolved; /* snapshot configurations only: why names have no address
+                               ("users.internal: no such host"), or NULL */
+    uint64_t resolve_ms;    /* host names are resolved again this often; default
+                               resolver.interval */
+    bool https;             /* scheme: https */
+    struct lintel_upstream_tls_conf tls; /* https only */
     enum lintel_balance balance;
     enum lintel_hash_on hash_on; /* when balance == HASH */
     const char *hash_name;       /* header/arg/cookie name; NULL for ip */
@@ -108,8 +148,22 @@ struct lintel_tls_conf {
     const struct lintel_ynode *node;
 };
 
+/* The `resolver` section: how host-name targets are resolved (dns.h). */
+struct lintel_resolver_conf {
+    const char **nameservers; /* "IP" or "IP:port"; none: those of /etc/resolv.conf */
+    size_t nnameservers;
+    const char *hosts;       /* hosts file consulted first; default /etc/hosts */
+    uint64_t timeout_ms;     /* per query; default 5s */
+    unsigned attempts;       /* per name and interval; default 2 */
+    uint64_t interval_ms;    /* default resolve_interval of upstreams; default 30s */
+    const struct lintel_ynode *node; /* NULL without a `resolver` section */
+};
+
 struct lintel_config {
     struct lintel_arena *arena;
+    const struct lintel_config *base; /* a snapshot's configuration with resolved targets: the
+                                         configuration as loaded, which owns everything but the
+                                         upstream and route arrays; NULL when loaded */
     const char *path;
     const struct lintel_ynode *root;
 
@@ -137,6 +191,9 @@ struct lintel_config {
     size_t nplugin_paths;
     const struct lintel_ynode *plugins; /* global plugins: list, or NULL */
     const struct lintel_ynode *consumers;
+
+    struct lintel_resolver_conf resolver;
+    bool has_names; /* some target is a host name */
 
     struct lintel_upstream_conf *upstreams;
     size_t nupstreams;

@@ -1,8 +1,84 @@
 /* The `upstreams` section: named pools of targets, how to balance over them, how long to wait
  * on them, and how to tell whether they are healthy. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "config-internal.h"
+#include "config_targets.h"
+
+/* Host names as RFC 1123 allows them (letters, digits, '-', '.'), plus '_' as service
+ * discovery names use it; the resolver gets them as written. */
+static bool host_name_ok(const char *h, size_t len)
+{
+    if (len == 0 || len > 253 || h[0] == '.' || h[0] == '-')
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char ch = h[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '-' || ch == '.' || ch == '_'))
+            return false;
+    }
+    return true;
+}
+
+/* One `address`: an IP address now, or a host name for the resolver. */
+static int read_target_address(struct lintel_config_ctx *c, const struct lintel_ynode *map,
+                               struct lintel_target_decl *t)
+{
+    const struct lintel_ynode *n;
+    size_t mark;
+    char why[256];
+
+    if (lintel_config_child(c, map, "address", LINTEL_YNODE_SCALAR, true, &n, &mark) < 0)
+        return -1;
+    const char *text = n->scalar, *colon = strrchr(text, ':');
+    size_t hlen = colon ? (size_t)(colon - text) : 0;
+    struct in_addr a4;
+    char host[256];
+    t->text = text;
+    t->node = n;
+    if (text[0] != '[' && colon && hlen > 0 && hlen < sizeof(host) && !memchr(text, ':', hlen)) {
+        memcpy(host, text, hlen);
+        host[hlen] = '\0';
+        if (inet_pton(AF_INET, host, &a4) != 1) {
+            /* A name: checked here, resolved by the running gateway (never while loading). */
+            if (!host_name_ok(host, hlen))
+                return lintel_config_fail(c, n, "must be host:port with a valid host name");
+            char *end;
+            unsigned long port = strtoul(colon + 1, &end, 10);
+            if (colon[1] < '0' || colon[1] > '9' || *end || port < 1 || port > 65535)
+                return lintel_config_fail(c, n, "port must be from 1 to 65535");
+            t->is_name = true;
+            t->port = (uint16_t)port;
+            t->host = lintel_arena_strndup(c->arena, host, hlen);
+            if (!t->host)
+                return lintel_config_fail(c, n, "out of memory");
+            c->cfg->has_names = true;
+            lintel_ypath_restore(&c->path, mark);
+            return 0;
+        }
+    }
+    if (lintel_sockaddr_parse(c->arena, text, &t->addr, why, sizeof(why)) < 0)
+        return lintel_config_fail(c, n, "%s", why);
+    char ip[INET6_ADDRSTRLEN] = "";
+    if (t->addr.ss.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&t->addr.ss;
+        inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof(ip));
+        t->port = ntohs(s6->sin6_port);
+    } else {
+        const struct sockaddr_in *s4 = (const struct sockaddr_in *)&t->addr.ss;
+        inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof(ip));
+        t->port = ntohs(s4->sin_port);
+    }
+    t->host = lintel_arena_strndup(c->arena, ip, strlen(ip));
+    if (!t->host)
+        return lintel_config_fail(c, n, "out of memory");
+    lintel_ypath_restore(&c->path, mark);
+    return 0;
+}
 
 static int read_targets(struct lintel_config_ctx *c, const struct lintel_ynode *map,
                         struct lintel_upstream_conf *up)
@@ -15,21 +91,65 @@ static int read_targets(struct lintel_config_ctx *c, const struct lintel_ynode *
         return -1;
     if (n->len == 0)
         return lintel_config_fail(c, n, "must not be empty");
-    up->targets = lintel_arena_calloc(c->arena, n->len * sizeof(*up->targets));
-    if (!up->targets)
+    up->decl = lintel_arena_calloc(c->arena, n->len * sizeof(*up->decl));
+    if (!up->decl)
         return lintel_config_fail(c, n, "out of memory");
     for (size_t i = 0; i < n->len; i++) {
         size_t item = lintel_ypath_push_index(&c->path, i);
-        struct lintel_target_conf *t = &up->targets[i];
+        struct lintel_target_decl *t = &up->decl[i];
         t->weight = 1;
         /* The weight bound keeps the hash ring's virtual nodes (proportional to weight) small. */
         if (lintel_config_map(c, n->items[i], keys) < 0 ||
-            lintel_config_address(c, n->items[i], "address", true, &t->addr) < 0 ||
+            read_target_address(c, n->items[i], t) < 0 ||
             lintel_config_uint(c, n->items[i], "weight", 1, 1000, &t->weight) < 0)
             return -1;
         lintel_ypath_restore(&c->path, item);
     }
-    up->ntargets = n->len;
+    up->ndecl = n->len;
+    lintel_ypath_restore(&c->path, mark);
+    return 0;
+}
+
+/* `scheme` and, for https, the `tls` map. */
+static int read_scheme(struct lintel_config_ctx *c, const struct lintel_ynode *map,
+                       struct lintel_upstream_conf *up)
+{
+    static const char *const keys[] = {"ca_file", "verify", "sni", NULL};
+    const struct lintel_ynode *n, *tls;
+    size_t mark;
+
+    if (lintel_config_child(c, map, "scheme", LINTEL_YNODE_SCALAR, false, &n, &mark) < 0)
+        return -1;
+    if (n) {
+        if (strcmp(n->scalar, "https") == 0)
+            up->https = true;
+        else if (strcmp(n->scalar, "http") != 0)
+            return lintel_config_fail(c, n, "must be http or https");
+        lintel_ypath_restore(&c->path, mark);
+    }
+    up->tls.verify = true;
+    up->tls.node = n;
+    if (lintel_config_child(c, map, "tls", LINTEL_YNODE_MAP, false, &tls, &mark) < 0)
+        return -1;
+    if (!tls)
+        return 0;
+    if (!up->https)
+        return lintel_config_fail(c, tls, "only allowed with scheme: https");
+    up->tls.node = tls;
+    if (lintel_config_map(c, tls, keys) < 0 ||
+        lintel_config_string(c, tls, "ca_file", false, &up->tls.ca_file) < 0 ||
+        lintel_config_bool(c, tls, "verify", &up->tls.verify) < 0 ||
+        lintel_config_string(c, tls, "sni", false, &up->tls.sni) < 0)
+        return -1;
+    if (up->tls.sni && !host_name_ok(up->tls.sni, strlen(up->tls.sni))) {
+        lintel_ypath_push_key(&c->path, "sni");
+        return lintel_config_fail(c, lintel_ynode_get(tls, "sni"), "must be a host name");
+    }
+    if (up->tls.ca_file && !up->tls.verify) {
+        lintel_ypath_push_key(&c->path, "ca_file");
+        return lintel_config_fail(c, lintel_ynode_get(tls, "ca_file"),
+                                  "not allowed with verify: false");
+    }
     lintel_ypath_restore(&c->path, mark);
     return 0;
 }
@@ -257,18 +377,103 @@ static int read_upstream(struct lintel_config_ctx *c, const struct lintel_ynode 
                          struct lintel_upstream_conf *up)
 {
     static const char *const keys[] = {"targets",  "balance", "hash",   "keepalive",
-                                       "timeouts", "retries", "health", NULL};
+                                       "timeouts", "retries", "health", "scheme",
+                                       "tls",      "resolve_interval",  NULL};
 
     up->keepalive = 32;
     up->retries = 1;
+    up->resolve_ms = c->cfg->resolver.interval_ms;
     up->node = map;
     if (lintel_config_map(c, map, keys) < 0 || read_targets(c, map, up) < 0 ||
         read_balance(c, map, up) < 0 ||
         lintel_config_uint(c, map, "keepalive", 0, 65535, &up->keepalive) < 0 ||
         read_upstream_timeouts(c, map, up) < 0 ||
         lintel_config_uint(c, map, "retries", 0, 100, &up->retries) < 0 ||
-        read_health(c, map, up) < 0)
+        read_health(c, map, up) < 0 || read_scheme(c, map, up) < 0 ||
+        lintel_config_duration(c, map, "resolve_interval", false, &up->resolve_ms) < 0)
         return -1;
+    /* The IP targets now; host names get theirs from the resolver (config_targets.c). */
+    if (lintel_targets_build(c->arena, up, NULL, NULL) < 0)
+        return lintel_config_fail(c, map, "out of memory");
+    return 0;
+}
+
+/* "IP", "IP:port", "IPv6" or "[IPv6]:port", as the resolver takes them: never a name. */
+static bool nameserver_ok(const char *s)
+{
+    unsigned char a[sizeof(struct in6_addr)];
+    char host[INET6_ADDRSTRLEN];
+    const char *port;
+    size_t hlen;
+    if (inet_pton(AF_INET, s, a) == 1 || inet_pton(AF_INET6, s, a) == 1)
+        return true;
+    if (s[0] == '[') {
+        const char *close = strchr(s, ']');
+        if (!close || close[1] != ':')
+            return false;
+        hlen = (size_t)(close - s - 1);
+        port = close + 2;
+        s++;
+    } else {
+        const char *colon = strrchr(s, ':');
+        if (!colon)
+            return false;
+        hlen = (size_t)(colon - s);
+        port = colon + 1;
+    }
+    if (hlen == 0 || hlen >= sizeof(host))
+        return false;
+    memcpy(host, s, hlen);
+    host[hlen] = '\0';
+    char *end;
+    unsigned long p = strtoul(port, &end, 10);
+    return (inet_pton(AF_INET, host, a) == 1 || inet_pton(AF_INET6, host, a) == 1) &&
+           port[0] >= '0' && port[0] <= '9' && !*end && p >= 1 && p <= 65535;
+}
+
+int lintel_config_resolver(struct lintel_config_ctx *c, const struct lintel_ynode *root)
+{
+    static const char *const keys[] = {"nameservers", "hosts",    "timeout",
+                                       "attempts",    "interval", NULL};
+    struct lintel_resolver_conf *r = &c->cfg->resolver;
+    const struct lintel_ynode *n, *ns;
+    size_t mark, nsmark;
+
+    r->hosts = "/etc/hosts";
+    r->timeout_ms = 5000;
+    r->attempts = 2;
+    r->interval_ms = 30000;
+    if (lintel_config_child(c, root, "resolver", LINTEL_YNODE_MAP, false, &n, &mark) < 0)
+        return -1;
+    if (!n)
+        return 0;
+    r->node = n;
+    if (lintel_config_map(c, n, keys) < 0 ||
+        lintel_config_string(c, n, "hosts", false, &r->hosts) < 0 ||
+        lintel_config_duration(c, n, "timeout", false, &r->timeout_ms) < 0 ||
+        lintel_config_uint(c, n, "attempts", 1, 10, &r->attempts) < 0 ||
+        lintel_config_duration(c, n, "interval", false, &r->interval_ms) < 0 ||
+        lintel_config_child(c, n, "nameservers", LINTEL_YNODE_SEQ, false, &ns, &nsmark) < 0)
+        return -1;
+    if (!ns) {
+        lintel_ypath_restore(&c->path, mark);
+        return 0;
+    }
+    if (ns->len == 0)
+        return lintel_config_fail(c, ns, "must not be empty (leave it out for /etc/resolv.conf)");
+    r->nameservers = lintel_arena_calloc(c->arena, ns->len * sizeof(*r->nameservers));
+    if (!r->nameservers)
+        return lintel_config_fail(c, ns, "out of memory");
+    for (size_t i = 0; i < ns->len; i++) {
+        const struct lintel_ynode *it = ns->items[i];
+        size_t item = lintel_ypath_push_index(&c->path, i);
+        if (it->type != LINTEL_YNODE_SCALAR || !nameserver_ok(it->scalar))
+            return lintel_config_fail(c, it, "must be an IP address, optionally with :port");
+        r->nameservers[i] = it->scalar;
+        lintel_ypath_restore(&c->path, item);
+    }
+    r->nnameservers = ns->len;
+    lintel_ypath_restore(&c->path, mark);
     return 0;
 }
 

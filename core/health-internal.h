@@ -37,6 +37,10 @@ struct lintel_target_health {
     const struct lintel_health_active_conf *active; /* from the current config, or NULL */
     unsigned ok_run, fail_run;                      /* probes in a row */
     struct lintel_probe *probe;                     /* NULL without active checks */
+    /* Set by lintel_health_update from the snapshot probes follow (borrowed from it), NULL
+     * otherwise: the target as configured (its Host, SNI) and, for https, the TLS context. */
+    const struct lintel_target_conf *target;
+    struct ssl_ctx_st *tls;
 };
 
 #define LINTEL_HEALTH_ACTIVE_DOWN (1ull << 63)

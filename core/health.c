@@ -73,6 +73,7 @@ static void cause_text(enum lintel_health_cause cause, int status, char *buf, si
         [LINTEL_HEALTH_TIMEOUT] = "timed out",
         [LINTEL_HEALTH_RESET] = "closed before answering",
         [LINTEL_HEALTH_INVALID] = "invalid response",
+        [LINTEL_HEALTH_TLS] = "TLS handshake failed",
     };
     if (cause == LINTEL_HEALTH_STATUS || (cause == LINTEL_HEALTH_OK && status))
         snprintf(buf, len, "status %d", status);
@@ -379,6 +380,8 @@ static void stop_probing(struct lintel_target_health *e)
     lintel_probe_free(e->probe);
     e->probe = NULL;
     e->active = NULL; /* points into a configuration that may go away */
+    e->target = NULL;
+    e->tls = NULL;
     e->ok_run = e->fail_run = 0;
 }
 
@@ -550,6 +553,14 @@ int lintel_health_update(struct lintel_health *h, struct lintel_snapshot *s, cha
     struct lintel_health_view *v = lintel_health_bind(h, s->cfg, err, errlen);
     if (!v)
         return -1;
+    /* Probes speak to a target as requests do: its Host, and TLS for an https upstream. */
+    for (size_t i = 0; i < s->cfg->nupstreams; i++) {
+        const struct lintel_upstream_conf *u = &s->cfg->upstreams[i];
+        for (size_t t = 0; v->up[i] && t < u->ntargets; t++) {
+            v->up[i][t]->target = &u->targets[t];
+            v->up[i][t]->tls = s->upstream_tls ? s->upstream_tls[i] : NULL;
+        }
+    }
     lintel_health_view_free(s->health);
     s->health = v;
     lintel_snapshot_ref(s);

@@ -61,6 +61,7 @@ enum lintel_health_cause {
     LINTEL_HEALTH_TIMEOUT,       /* connect, send, read or probe timeout */
     LINTEL_HEALTH_RESET,         /* closed or reset before a whole response head */
     LINTEL_HEALTH_INVALID,       /* a response head lintel refuses */
+    LINTEL_HEALTH_TLS,           /* https: the TLS handshake failed (a connect error) */
 };
 
 /* Sets skip[i] for every target of up that is down now (skip has up->ntargets flags), so that

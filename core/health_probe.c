@@ -1,6 +1,6 @@
 /* Active health probes: every `interval`, a GET of the configured path on a new connection to
- * the target (HTTP/1.1, Host: the target's address, Connection: close), on the main thread's
- * event loop. The answer's head is read with the gateway's own strict parser; a listed status
+ * the target (HTTP/1.1, Host: the target as written, Connection: close; TLS for an https
+ * upstream, verified like requests are), on the main thread's event loop. The answer's head is read with the gateway's own strict parser; a listed status
  * before `timeout` is a good probe, anything else a failed one. */
 #include <errno.h>
 #include <stdio.h>
@@ -9,10 +9,12 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 
 #include "health-internal.h"
 #include "http1.h"
+#include "tls.h"
 
 /* A probe answer's head beyond this is invalid (it is a health check, not an API). */
 #define PROBE_HEAD_BYTES (16 * 1024)
@@ -26,6 +28,7 @@ struct lintel_probe {
     struct event *deadline;                       /* the running probe's timeout */
     struct bufferevent *bev;                      /* the running probe, or NULL */
     bool connected;
+    bool tls;
 };
 
 static struct timeval ms_tv(uint64_t ms)
@@ -89,6 +92,14 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
         p->connected = true;
         return;
     }
+    if (!p->connected && p->tls) {
+        unsigned long err = bufferevent_get_openssl_error(bev);
+        SSL *ssl = bufferevent_openssl_get_ssl(bev);
+        if (err || (what & BEV_EVENT_EOF) || (ssl && SSL_get_verify_result(ssl) != X509_V_OK)) {
+            finish(p, false, LINTEL_HEALTH_TLS, 0);
+            return;
+        }
+    }
     if (p->connected)
         finish(p, false, LINTEL_HEALTH_RESET, 0);
     else
@@ -108,7 +119,18 @@ static void start(struct lintel_probe *p)
     const struct lintel_target_health *e = p->e;
     if (p->bev)
         return; /* the previous probe is still waiting (timeout longer than interval) */
-    p->bev = bufferevent_socket_new(p->base, -1, BEV_OPT_CLOSE_ON_FREE);
+    SSL *ssl = e->tls && e->target ? lintel_tls_upstream_ssl(e->tls, e->target) : NULL;
+    p->tls = ssl != NULL;
+    if (ssl) {
+        p->bev = bufferevent_openssl_socket_new(p->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
+                                                BEV_OPT_CLOSE_ON_FREE);
+        if (!p->bev)
+            SSL_free(ssl);
+        else
+            bufferevent_openssl_set_allow_dirty_shutdown(p->bev, 1);
+    } else if (!e->tls) {
+        p->bev = bufferevent_socket_new(p->base, -1, BEV_OPT_CLOSE_ON_FREE);
+    }
     if (!p->bev) {
         lintel_health_probe_result(p->e, false, LINTEL_HEALTH_CONNECT_ERROR, 0,
                                    lintel_health_now_ms());
@@ -119,7 +141,7 @@ static void start(struct lintel_probe *p)
     evbuffer_add_printf(bufferevent_get_output(p->bev),
                         "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: lintel-health\r\n"
                         "Connection: close\r\n\r\n",
-                        p->conf->path, e->address);
+                        p->conf->path, e->target ? e->target->host : e->address);
     bufferevent_enable(p->bev, EV_READ | EV_WRITE);
     struct timeval tv = ms_tv(p->conf->timeout_ms);
     event_add(p->deadline, &tv);

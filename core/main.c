@@ -15,6 +15,7 @@
 #include "httpc.h"
 #include "shared.h"
 #include "config.h"
+#include "dns.h"
 #include "health.h"
 #include "log.h"
 #include "metrics.h"
@@ -33,6 +34,8 @@ struct gateway {
     struct lintel_host_services svc;
     struct lintel_admin *admin;
     struct lintel_health *health; /* health probes and target states */
+    struct lintel_dns *dns;       /* resolves host-name targets; NULL until a config has one */
+    bool running;                 /* workers started: new snapshots go to them */
     struct event *reaper;
     long start_time;
 };
@@ -53,14 +56,72 @@ static void usage(FILE *f)
                "       lintel -V           print version and plugin ABI version\n");
 }
 
-/* nworkers 0: as many as the file asks for (first load and -t). */
-static struct lintel_snapshot *load(const char *path, unsigned generation, unsigned nworkers,
-                                    char *err, size_t errlen)
+static void on_targets_changed(void *ctx);
+
+/* Starts resolving cfg's host names (creating the resolver for the first configuration that
+ * has some). Returns 0, or -1 with err set. */
+static int track_names(struct gateway *g, const struct lintel_config *cfg, char *err, size_t errlen)
+{
+    if (!cfg->has_names)
+        return 0;
+    if (!g->dns && !(g->dns = lintel_dns_new(g->base, cfg, on_targets_changed, g, err, errlen)))
+        return -1;
+    if (lintel_dns_track(g->dns, cfg) < 0) {
+        snprintf(err, errlen, "out of memory starting the resolver");
+        return -1;
+    }
+    return 0;
+}
+
+/* Loads the file into a snapshot; host names get the addresses the resolver has now (g NULL:
+ * none, for -t). nworkers 0: as many as the file asks for (first load and -t). */
+static struct lintel_snapshot *load(struct gateway *g, const char *path, unsigned generation,
+                                    unsigned nworkers, char *err, size_t errlen)
 {
     struct lintel_config *cfg;
     if (lintel_config_load(path, &cfg, err, errlen) < 0)
         return NULL;
-    return lintel_snapshot_new(cfg, generation, nworkers ? nworkers : cfg->workers, err, errlen);
+    if (g && track_names(g, cfg, err, errlen) < 0) {
+        lintel_config_free(cfg);
+        return NULL;
+    }
+    return lintel_snapshot_new_resolved(cfg, generation, nworkers ? nworkers : cfg->workers,
+                                        g && g->dns ? lintel_dns_lookup : NULL, g ? g->dns : NULL,
+                                        err, errlen);
+}
+
+/* Makes s (with its health view) the configuration every worker takes for new requests. */
+static void publish(struct gateway *g, struct lintel_snapshot *s)
+{
+    for (unsigned i = 0; i < g->nworkers; i++)
+        lintel_worker_publish(&g->workers[i], s);
+    lintel_snapshot_unref(g->current);
+    g->current = s;
+}
+
+/* The resolver found other addresses: the same configuration with the new targets. */
+static void on_targets_changed(void *ctx)
+{
+    struct gateway *g = ctx;
+    struct lintel_snapshot *s;
+    char err[512];
+    if (!g->running)
+        return; /* the first snapshot is built from what the resolver has then */
+    int rc = lintel_snapshot_retarget(g->current, lintel_dns_lookup, g->dns, &s, err, sizeof(err));
+    if (rc == 0)
+        return;
+    if (rc < 0 || lintel_health_update(g->health, s, err, sizeof(err)) < 0) {
+        if (rc > 0)
+            lintel_snapshot_unref(s);
+        lintel_error("resolver: new addresses not applied: %s", err);
+        return;
+    }
+    for (size_t i = 0; i < s->cfg->nupstreams; i++) {
+        const struct lintel_upstream_conf *u = &s->cfg->upstreams[i];
+        if (u->ntargets != g->current->cfg->upstreams[i].ntargets)
+            lintel_info("upstream %s: %zu target(s) now", u->name, u->ntargets);
+    }
+    publish(g, s);
 }
 
 static bool same_listeners(const struct lintel_config *a, const struct lintel_config *b)
@@ -78,8 +139,13 @@ static bool same_listeners(const struct lintel_config *a, const struct lintel_co
  * configuration stays. Returns 0, or -1 with err set. */
 static int reload(struct gateway *g, char *err, size_t errlen)
 {
-    struct lintel_snapshot *s = load(g->config_path, g->current->generation + 1, g->nworkers, err, errlen);
+    struct lintel_snapshot *s =
+        load(g, g->config_path, g->current->generation + 1, g->nworkers, err, errlen);
+    if (s && g->dns && lintel_dns_settings_differ(&g->current->cfg->resolver, &s->cfg->resolver))
+        lintel_warn("reload: resolver settings stay as they are until a restart");
     if (!s) {
+        if (g->dns)
+            lintel_dns_retain(g->dns, g->current->cfg); /* names only the refused file had */
         g->reloads_failed++;
         lintel_metrics_reload(g->svc.metrics, false);
         lintel_error("reload refused, configuration %u keeps serving: %s", g->current->generation,
@@ -89,6 +155,8 @@ static int reload(struct gateway *g, char *err, size_t errlen)
     /* Last step that may fail: binds the new configuration's targets to their health states. */
     if (lintel_health_update(g->health, s, err, errlen) < 0) {
         lintel_snapshot_unref(s);
+        if (g->dns)
+            lintel_dns_retain(g->dns, g->current->cfg);
         g->reloads_failed++;
         lintel_metrics_reload(g->svc.metrics, false);
         lintel_error("reload refused, configuration %u keeps serving: %s", g->current->generation,
@@ -98,10 +166,9 @@ static int reload(struct gateway *g, char *err, size_t errlen)
     lintel_metrics_reload(g->svc.metrics, true);
     if (!same_listeners(g->current->cfg, s->cfg))
         lintel_warn("reload: listen addresses and workers stay as they are until a restart");
-    for (unsigned i = 0; i < g->nworkers; i++)
-        lintel_worker_publish(&g->workers[i], s);
-    lintel_snapshot_unref(g->current);
-    g->current = s;
+    publish(g, s);
+    if (g->dns)
+        lintel_dns_retain(g->dns, s->cfg);
     g->reloads_ok++;
     lintel_info("configuration %u loaded from %s (%zu routes, %zu upstreams)", s->generation,
                 g->config_path, s->cfg->nroutes, s->cfg->nupstreams);
@@ -190,14 +257,31 @@ static int run(struct gateway *g)
         goto cleanup;
     }
     lintel_host_services_set(&g->svc);
-    g->current = load(g->config_path, 1, 0, err, sizeof(err));
+    g->base = event_base_new();
+    if (!g->base)
+        goto cleanup;
+    struct lintel_config *first;
+    if (lintel_config_load(g->config_path, &first, err, sizeof(err)) < 0) {
+        lintel_error("%s", err);
+        goto cleanup;
+    }
+    if (track_names(g, first, err, sizeof(err)) < 0) {
+        lintel_config_free(first);
+        lintel_error("%s", err);
+        goto cleanup;
+    }
+    /* Host names get their first answers (or failures) before the ports open; the resolver
+     * runs on this loop and bounds the wait with its timeout and attempts. */
+    while (g->dns && lintel_dns_pending(g->dns))
+        if (event_base_loop(g->base, EVLOOP_ONCE) != 0)
+            break;
+    g->current = lintel_snapshot_new_resolved(first, 1, first->workers,
+                                              g->dns ? lintel_dns_lookup : NULL, g->dns, err,
+                                              sizeof(err));
     if (!g->current) {
         lintel_error("%s", err);
         goto cleanup;
     }
-    g->base = event_base_new();
-    if (!g->base)
-        goto cleanup;
     g->health = lintel_health_new(g->base);
     if (!g->health || lintel_health_update(g->health, g->current, err, sizeof(err)) < 0) {
         lintel_error("%s", g->health ? err : "out of memory setting up health checks");
@@ -259,6 +343,8 @@ static int run(struct gateway *g)
     lintel_info("lintel %s listening on %s%s with %u worker(s), %zu routes", LINTEL_VERSION,
                 cfg->listen[0].text, cfg->nlisten > 1 ? " (and more)" : "", g->nworkers,
                 cfg->nroutes);
+    g->running = true;
+    on_targets_changed(g); /* answers that came while the workers started */
     event_base_dispatch(g->base);
     rc = 0;
 cleanup:
@@ -285,6 +371,7 @@ cleanup:
         event_free(g->reaper);
     lintel_admin_free(g->admin);
     lintel_health_free(g->health); /* before the loop its probes run on */
+    lintel_dns_free(g->dns);
     if (g->base)
         event_base_free(g->base);
     lintel_snapshot_unref(g->current);
@@ -336,7 +423,7 @@ int main(int argc, char **argv)
             return 1;
         }
         lintel_host_services_set(&svc);
-        struct lintel_snapshot *s = load(path, 1, 0, err, sizeof(err));
+        struct lintel_snapshot *s = load(NULL, path, 1, 0, err, sizeof(err));
         if (!s) {
             fprintf(stderr, "%s\n", err);
             lintel_registry_free(svc.registry);

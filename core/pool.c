@@ -1,4 +1,5 @@
-/* Upstream keepalive pools: idle connections per worker and per target address. An idle
+/* Upstream keepalive pools: idle connections per worker, per target address and per TLS
+ * settings (a plain connection never serves an https target, nor one verified differently). An idle
  * connection that becomes readable (the upstream closed it, or sent bytes nobody asked for) or
  * stays idle past its idle timeout is closed at once, so acquire never hands out a dead one that
  * the loop already knows about. */
@@ -15,21 +16,29 @@ struct lintel_pool {
     struct lintel_pool *next;
     struct sockaddr_storage ss;
     socklen_t len;
+    char *tls_key; /* the targets' pool_key: NULL for plain HTTP */
     struct lintel_upconn *idle; /* most recently released first */
     unsigned nidle;
 };
 
-static struct lintel_pool *pool_find(struct lintel_worker *w, const struct lintel_sockaddr *a,
+static struct lintel_pool *pool_find(struct lintel_worker *w, const struct lintel_target_conf *t,
                                      bool create)
 {
+    const struct lintel_sockaddr *a = &t->addr;
     for (struct lintel_pool *p = w->pools; p; p = p->next)
-        if (p->len == a->len && memcmp(&p->ss, &a->ss, a->len) == 0)
+        if (p->len == a->len && memcmp(&p->ss, &a->ss, a->len) == 0 &&
+            (p->tls_key == NULL) == (t->pool_key == NULL) &&
+            (!p->tls_key || strcmp(p->tls_key, t->pool_key) == 0))
             return p;
     if (!create)
         return NULL;
     struct lintel_pool *p = calloc(1, sizeof(*p));
     if (!p)
         return NULL;
+    if (t->pool_key && !(p->tls_key = strdup(t->pool_key))) {
+        free(p);
+        return NULL;
+    }
     memcpy(&p->ss, &a->ss, a->len);
     p->len = a->len;
     p->next = w->pools;
@@ -70,9 +79,10 @@ static void on_idle_event(struct bufferevent *bev, short what, void *arg)
     lintel_upconn_free(arg); /* closed by the upstream, reset, or idle timeout */
 }
 
-struct lintel_upconn *lintel_pool_acquire(struct lintel_worker *w, const struct lintel_sockaddr *a)
+struct lintel_upconn *lintel_pool_acquire(struct lintel_worker *w,
+                                          const struct lintel_target_conf *t)
 {
-    struct lintel_pool *p = pool_find(w, a, false);
+    struct lintel_pool *p = pool_find(w, t, false);
     if (!p || !p->idle)
         return NULL;
     struct lintel_upconn *c = p->idle;
@@ -81,10 +91,10 @@ struct lintel_upconn *lintel_pool_acquire(struct lintel_worker *w, const struct 
     return c;
 }
 
-void lintel_pool_release(struct lintel_worker *w, const struct lintel_sockaddr *a,
+void lintel_pool_release(struct lintel_worker *w, const struct lintel_target_conf *t,
                          struct lintel_upconn *c, unsigned keep, uint64_t idle_ms)
 {
-    struct lintel_pool *p = keep && !w->draining ? pool_find(w, a, true) : NULL;
+    struct lintel_pool *p = keep && !w->draining ? pool_find(w, t, true) : NULL;
     if (!p || p->nidle >= keep) {
         lintel_upconn_free(c);
         return;
@@ -113,6 +123,7 @@ void lintel_pools_free(struct lintel_worker *w)
         while (p->idle)
             lintel_upconn_free(p->idle);
         w->pools = p->next;
+        free(p->tls_key);
         free(p);
     }
 }

@@ -153,6 +153,7 @@ struct lintel_upconn {
     bool got_bytes;  /* response bytes arrived for the current request */
     bool req_sent;   /* the whole request went into the output buffer */
     bool eof;        /* the upstream closed its side; input may still hold bytes to relay */
+    bool tls;        /* https: bev is an OpenSSL bufferevent */
     uint64_t idle_ms;
 };
 
@@ -226,10 +227,11 @@ void lintel_upstream_detach(struct lintel_request *req);
 void lintel_upstream_request_sent(struct lintel_request *req);
 
 /* pool.c */
-/* A pooled connection to the target, or NULL. */
-struct lintel_upconn *lintel_pool_acquire(struct lintel_worker *w, const struct lintel_sockaddr *a);
+/* A pooled connection to the target (same address and TLS settings), or NULL. */
+struct lintel_upconn *lintel_pool_acquire(struct lintel_worker *w,
+                                          const struct lintel_target_conf *t);
 /* Gives an idle connection back (closed instead when the pool holds `keep` already). */
-void lintel_pool_release(struct lintel_worker *w, const struct lintel_sockaddr *a,
+void lintel_pool_release(struct lintel_worker *w, const struct lintel_target_conf *t,
                          struct lintel_upconn *c, unsigned keep, uint64_t idle_ms);
 /* Closes and frees an upstream connection (idle or not). */
 void lintel_upconn_free(struct lintel_upconn *c);

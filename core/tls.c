@@ -5,7 +5,11 @@
 #include <string.h>
 #include <strings.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <openssl/err.h>
+#include <openssl/x509v3.h>
 
 struct cert_ctx {
     SSL_CTX *ctx;
@@ -153,4 +157,80 @@ void lintel_tls_free(struct lintel_tls *t)
 SSL *lintel_tls_ssl_new(struct lintel_tls *t)
 {
     return SSL_new(t->certs[0].ctx);
+}
+
+SSL_CTX *lintel_tls_upstream_new(const struct lintel_config *cfg,
+                                 const struct lintel_upstream_conf *up, char *err, size_t errlen)
+{
+    char reason[256];
+    const struct lintel_ynode *at = up->tls.node ? up->tls.node : up->node;
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    if (!ctx) {
+        openssl_reason(reason, sizeof(reason));
+        snprintf(err, errlen, "%s:%d:%d: upstreams.%s.tls: cannot create a TLS context: %s",
+                 cfg->path, at->line, at->col, up->name, reason);
+        return NULL;
+    }
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
+    if (!up->tls.verify) {
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+        return ctx;
+    }
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    if (up->tls.ca_file) {
+        if (SSL_CTX_load_verify_locations(ctx, up->tls.ca_file, NULL) != 1) {
+            openssl_reason(reason, sizeof(reason));
+            snprintf(err, errlen, "%s:%d:%d: upstreams.%s.tls.ca_file: cannot load %s: %s",
+                     cfg->path, at->line, at->col, up->name, up->tls.ca_file, reason);
+            SSL_CTX_free(ctx);
+            return NULL;
+        }
+    } else if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
+        openssl_reason(reason, sizeof(reason));
+        snprintf(err, errlen, "%s:%d:%d: upstreams.%s: cannot load the system's CA store: %s",
+                 cfg->path, at->line, at->col, up->name, reason);
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    return ctx;
+}
+
+SSL *lintel_tls_upstream_ssl(SSL_CTX *ctx, const struct lintel_target_conf *t)
+{
+    SSL *ssl = SSL_new(ctx);
+    if (!ssl)
+        return NULL;
+    if (t->sni && SSL_set_tlsext_host_name(ssl, t->sni) != 1)
+        goto fail;
+    if (SSL_CTX_get_verify_mode(ctx) == SSL_VERIFY_NONE)
+        return ssl;
+    if (t->sni) {
+        if (SSL_set1_host(ssl, t->sni) != 1)
+            goto fail;
+    } else {
+        char ip[INET6_ADDRSTRLEN];
+        const struct sockaddr_storage *ss = &t->addr.ss;
+        const void *a = ss->ss_family == AF_INET6
+                            ? (const void *)&((const struct sockaddr_in6 *)ss)->sin6_addr
+                            : (const void *)&((const struct sockaddr_in *)ss)->sin_addr;
+        if (!inet_ntop(ss->ss_family, a, ip, sizeof(ip)) ||
+            X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), ip) != 1)
+            goto fail;
+    }
+    return ssl;
+fail:
+    SSL_free(ssl);
+    return NULL;
+}
+
+void lintel_tls_handshake_error(SSL *ssl, unsigned long err, char *buf, size_t len)
+{
+    long v = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
+    if (v != X509_V_OK) {
+        snprintf(buf, len, "certificate verify failed (%s)", X509_verify_cert_error_string(v));
+        return;
+    }
+    const char *r = err ? ERR_reason_error_string(err) : NULL;
+    snprintf(buf, len, "%s", r ? r : "connection closed during the handshake");
 }

@@ -9,6 +9,7 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <http_parser.h>
 
@@ -16,6 +17,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "proxy-internal.h"
+#include "tls.h"
 
 static void on_up_read(struct bufferevent *bev, void *arg);
 static void on_up_write(struct bufferevent *bev, void *arg);
@@ -148,7 +150,7 @@ target_done:
         evbuffer_add(b, "\r\n", 2);
     }
     if (!h->host)
-        evbuffer_add_printf(b, "Host: %s\r\n", req->upstream->targets[req->target].addr.text);
+        evbuffer_add_printf(b, "Host: %s\r\n", req->upstream->targets[req->target].host);
     if (xff)
         evbuffer_add_printf(b, "X-Forwarded-For: %.*s, %s\r\n", (int)xff_len, xff,
                             req->client->ip);
@@ -185,13 +187,31 @@ oom:
 
 /* ---- connections ------------------------------------------------------------------------- */
 
-static struct lintel_upconn *upconn_connect(struct lintel_worker *w, const struct lintel_sockaddr *a)
+/* A new connection to target t of req's upstream: TLS (handshake included in the connect)
+ * when the upstream is https. */
+static struct lintel_upconn *upconn_connect(struct lintel_request *req,
+                                            const struct lintel_target_conf *t)
 {
+    struct lintel_worker *w = req->client->worker;
+    const struct lintel_sockaddr *a = &t->addr;
+    SSL_CTX *ctx = req->upstream->https ? req->ws->snap->upstream_tls[req->upstream->index] : NULL;
     struct lintel_upconn *c = calloc(1, sizeof(*c));
     if (!c)
         return NULL;
     c->worker = w;
-    c->bev = bufferevent_socket_new(w->base, -1, BEV_OPT_CLOSE_ON_FREE);
+    if (ctx) {
+        SSL *ssl = lintel_tls_upstream_ssl(ctx, t);
+        c->bev = ssl ? bufferevent_openssl_socket_new(w->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
+                                                      BEV_OPT_CLOSE_ON_FREE)
+                     : NULL;
+        if (!c->bev && ssl)
+            SSL_free(ssl);
+        if (c->bev)
+            bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1); /* EOF ends read-to-close */
+        c->tls = true;
+    } else {
+        c->bev = bufferevent_socket_new(w->base, -1, BEV_OPT_CLOSE_ON_FREE);
+    }
     if (!c->bev) {
         free(c);
         return NULL;
@@ -218,10 +238,11 @@ static void attach(struct lintel_request *req, struct lintel_upconn *c)
     bufferevent_setcb(c->bev, on_up_read, on_up_write, on_up_event, c);
     bufferevent_setwatermark(c->bev, EV_READ, 0, cfg->limits.header_bytes + LINTEL_READ_AHEAD);
     bufferevent_setwatermark(c->bev, EV_WRITE, LINTEL_OUT_LOW, 0);
-    /* While connecting, libevent applies the write timeout to the connect. The read timeout
-     * starts once the request is sent (an upload may take longer than read_ms). */
+    /* While connecting, libevent applies the write timeout to the connect; a TLS handshake
+     * also waits to read, under the same connect timeout. The read timeout starts once the
+     * request is sent (an upload may take longer than read_ms). */
     struct timeval wt = ms_tv(c->connected ? up->send_ms : up->connect_ms);
-    bufferevent_set_timeouts(c->bev, NULL, &wt);
+    bufferevent_set_timeouts(c->bev, c->tls && !c->connected ? &wt : NULL, &wt);
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 }
 
@@ -266,10 +287,10 @@ static int connect_next(struct lintel_request *req)
     req->target = t;
     req->tried[t] = 1;
     req->attempts++;
-    const struct lintel_sockaddr *a = &req->upstream->targets[t].addr;
-    struct lintel_upconn *c = lintel_pool_acquire(req->client->worker, a);
+    const struct lintel_target_conf *target = &req->upstream->targets[t];
+    struct lintel_upconn *c = lintel_pool_acquire(req->client->worker, target);
     if (!c)
-        c = upconn_connect(req->client->worker, a);
+        c = upconn_connect(req, target);
     if (!c)
         return NO_TARGET;
     attach(req, c);
@@ -278,6 +299,14 @@ static int connect_next(struct lintel_request *req)
 
 void lintel_upstream_start(struct lintel_request *req)
 {
+    if (req->upstream->ntargets == 0) {
+        /* Only host names, none with an address (yet): say which and why. */
+        char msg[300];
+        snprintf(msg, sizeof(msg), "upstream %s has no address: %s", req->upstream->name,
+                 req->upstream->unresolved ? req->upstream->unresolved : "no targets");
+        lintel_request_fail(req, 503, msg);
+        return;
+    }
     int rc = connect_next(req);
     if (rc == NO_HEALTHY_TARGET && req->attempts == 0) {
         lintel_request_fail_upstream(req, LINTEL_UPSTREAM_NO_HEALTHY, 503,
@@ -354,8 +383,7 @@ static bool retry_stale(struct lintel_request *req)
     if (!old->reused || old->got_bytes || req->head.body != LINTEL_BODY_NONE ||
         !idempotent(req->head.method))
         return false;
-    struct lintel_upconn *c =
-        upconn_connect(req->client->worker, &req->upstream->targets[req->target].addr);
+    struct lintel_upconn *c = upconn_connect(req, &req->upstream->targets[req->target]);
     if (!c)
         return false;
     old->req = NULL;
@@ -462,7 +490,7 @@ static void response_complete(struct lintel_request *req)
                      evbuffer_get_length(bufferevent_get_output(c->bev)) == 0 &&
                      evbuffer_get_length(bufferevent_get_input(c->bev)) == 0;
         if (clean)
-            lintel_pool_release(c->worker, &req->upstream->targets[req->target].addr, c,
+            lintel_pool_release(c->worker, &req->upstream->targets[req->target], c,
                                 req->upstream->keepalive, req->upstream->idle_ms);
         else
             lintel_upconn_free(c);
@@ -646,6 +674,32 @@ static void on_up_write(struct bufferevent *bev, void *arg)
         lintel_upstream_request_sent(req);
 }
 
+/* A failed connect on an https upstream: when the TLS handshake (not the TCP connect) failed,
+ * logs it, counts it as a connect error, and retries or answers 502 naming the cause. Returns
+ * false when it was not a TLS failure. */
+static bool tls_failed(struct lintel_request *req, struct bufferevent *bev, short what)
+{
+    unsigned long err = 0, e;
+    while ((e = bufferevent_get_openssl_error(bev)) != 0)
+        err = err ? err : e; /* the first is the cause, the rest follow from it */
+    SSL *ssl = bufferevent_openssl_get_ssl(bev);
+    bool verify_failed = ssl && SSL_get_verify_result(ssl) != X509_V_OK;
+    if (!err && !verify_failed && !(what & BEV_EVENT_EOF))
+        return false;
+    char why[200], msg[260];
+    lintel_tls_handshake_error(ssl, err, why, sizeof(why));
+    lintel_warn("upstream %s: TLS handshake with %s failed: %s", req->upstream->name,
+                req->upstream->targets[req->target].addr.text, why);
+    if (req->up->worker->metrics)
+        lintel_metrics_upstream_error(req->up->worker->metrics, req->upstream->name, "other");
+    observe(req, LINTEL_HEALTH_TLS, 0);
+    if (retry_connect(req))
+        return true;
+    snprintf(msg, sizeof(msg), "upstream TLS handshake failed: %s", why);
+    lintel_request_fail(req, 502, msg);
+    return true;
+}
+
 static void on_up_event(struct bufferevent *bev, short what, void *arg)
 {
     struct lintel_upconn *c = arg;
@@ -668,6 +722,8 @@ static void on_up_event(struct bufferevent *bev, short what, void *arg)
     }
     char msg[200];
     struct lintel_metrics_shard *ms = c->worker->metrics;
+    if (!c->connected && c->tls && !(what & BEV_EVENT_TIMEOUT) && tls_failed(req, bev, what))
+        return;
     if (!c->connected) {
         bool timeout = what & BEV_EVENT_TIMEOUT;
         int e = EVUTIL_SOCKET_ERROR();

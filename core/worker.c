@@ -49,6 +49,15 @@ void lintel_wsnap_ref(struct lintel_wsnap *ws)
     ws->refs++;
 }
 
+/* The views of one worker that share a plugin set: a snapshot and those retargeted from it
+ * (new addresses for host names, same plugin instances). Instances get worker_init when the
+ * first view appears and worker_fini when the last goes, not once per view. */
+struct lintel_plugin_users {
+    struct lintel_plugin_users *next;
+    const struct lintel_plugins *plugins;
+    struct lintel_wsnap *views; /* linked by users_next */
+};
+
 /* worker_init / worker_fini of every instance of the snapshot, on this worker. */
 static void instances_worker(struct lintel_wsnap *ws, unsigned worker, bool init)
 {
@@ -66,11 +75,52 @@ static void instances_worker(struct lintel_wsnap *ws, unsigned worker, bool init
     }
 }
 
+/* Adds ws to its plugin set's views; true when it is the first (worker_init is due). */
+static int users_join(struct lintel_worker *w, struct lintel_wsnap *ws, bool *first)
+{
+    struct lintel_plugin_users *u = w->plugin_users;
+    while (u && u->plugins != ws->snap->plugins)
+        u = u->next;
+    *first = !u;
+    if (!u) {
+        if (!(u = calloc(1, sizeof(*u))))
+            return -1;
+        u->plugins = ws->snap->plugins;
+        u->next = w->plugin_users;
+        w->plugin_users = u;
+    }
+    ws->users = u;
+    ws->users_next = u->views;
+    u->views = ws;
+    return 0;
+}
+
+/* Removes ws from its plugin set's views; true when it was the last (worker_fini is due). */
+static bool users_leave(struct lintel_worker *w, struct lintel_wsnap *ws)
+{
+    struct lintel_plugin_users *u = ws->users;
+    for (struct lintel_wsnap **pp = &u->views; *pp; pp = &(*pp)->users_next)
+        if (*pp == ws) {
+            *pp = ws->users_next;
+            break;
+        }
+    if (u->views)
+        return false;
+    for (struct lintel_plugin_users **pp = &w->plugin_users; *pp; pp = &(*pp)->next)
+        if (*pp == u) {
+            *pp = u->next;
+            break;
+        }
+    free(u);
+    return true;
+}
+
 void lintel_wsnap_unref(struct lintel_wsnap *ws)
 {
     if (--ws->refs)
         return;
-    instances_worker(ws, ws->worker, false);
+    if (users_leave(ws->owner, ws))
+        instances_worker(ws, ws->worker, false);
     size_t n = ws->snap->cfg->nupstreams;
     for (size_t i = 0; i < n; i++)
         lintel_balancer_free(ws->balancers[i]);
@@ -81,7 +131,7 @@ void lintel_wsnap_unref(struct lintel_wsnap *ws)
 
 /* Builds the worker's view of s (on the worker's thread: plugins' worker_init runs here); the
  * view takes over the caller's snapshot reference. */
-static struct lintel_wsnap *wsnap_new(struct lintel_snapshot *s, unsigned worker)
+static struct lintel_wsnap *wsnap_new(struct lintel_snapshot *s, struct lintel_worker *w)
 {
     struct lintel_wsnap *ws = calloc(1, sizeof(*ws));
     size_t n = s->cfg->nupstreams;
@@ -97,8 +147,13 @@ static struct lintel_wsnap *wsnap_new(struct lintel_snapshot *s, unsigned worker
     }
     ws->snap = s;
     ws->refs = 1;
-    ws->worker = worker;
-    instances_worker(ws, worker, true);
+    ws->worker = w->id;
+    ws->owner = w;
+    bool first;
+    if (users_join(w, ws, &first) < 0)
+        goto fail;
+    if (first)
+        instances_worker(ws, w->id, true);
     return ws;
 fail:
     if (ws && ws->balancers)
@@ -193,10 +248,15 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
     (void)r;
     struct lintel_snapshot *s = atomic_exchange(&w->pending, NULL);
     if (s) {
-        struct lintel_wsnap *ws = wsnap_new(s, w->id);
+        struct lintel_wsnap *ws = wsnap_new(s, w);
         if (ws) {
             struct lintel_wsnap *old = w->current;
-            old->retired_ms = now_ms();
+            /* A retarget (same plugin set) lets requests on the old view finish whenever
+             * they do; a reload retires every view of the old set. */
+            if (old->users != ws->users)
+                for (struct lintel_wsnap *view = old->users->views; view; view = view->users_next)
+                    if (!view->retired_ms)
+                        view->retired_ms = now_ms();
             w->current = ws;
             lintel_wsnap_unref(old);
             lintel_debug("now on configuration %u", s->generation);
@@ -220,7 +280,7 @@ static void *worker_main(void *arg)
     w->httpc = lintel_httpc_new(w->base);
     if (!w->httpc)
         lintel_warn("worker %u: no outbound HTTP client: plugins' HTTP calls will fail", w->id);
-    w->current = wsnap_new(atomic_exchange(&w->pending, NULL), w->id);
+    w->current = wsnap_new(atomic_exchange(&w->pending, NULL), w);
     if (!w->current) {
         lintel_error("out of memory starting worker %u", w->id);
         return NULL;

@@ -25,6 +25,7 @@ struct lintel_httpc;
 struct lintel_task;
 struct lintel_ipcounts;
 struct lintel_refusal;
+struct lintel_plugin_users;
 
 /* What an accept callback needs: its worker and which `listen` entry it serves. */
 struct lintel_listener {
@@ -38,8 +39,11 @@ struct lintel_wsnap {
     struct lintel_snapshot *snap;
     unsigned refs; /* the worker's "current" reference + one per request */
     unsigned worker;
+    struct lintel_worker *owner;
     uint64_t retired_ms; /* monotonic ms when a newer snapshot replaced it; 0 while current */
     struct lintel_balancer **balancers; /* one per upstream, same index */
+    struct lintel_plugin_users *users;  /* the worker's views sharing this one's plugin set */
+    struct lintel_wsnap *users_next;    /* in users->views */
 };
 
 struct lintel_worker {
@@ -60,6 +64,7 @@ struct lintel_worker {
     struct lintel_listener *listener_args; /* (worker, listen index) per listener */
 
     struct lintel_wsnap *current;
+    struct lintel_plugin_users *plugin_users; /* per plugin set in use (worker.c) */
     struct lintel_client *clients; /* every open client connection (doubly linked) */
     size_t nclients;
     /* Connection caps (client.c): open connections per client address, and connections

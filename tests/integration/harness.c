@@ -428,10 +428,28 @@ int it_proc_reset_peak(pid_t pid)
 
 struct it_proc *it_origin_start(const char *name)
 {
+    return it_origin_start_opts(name, NULL);
+}
+
+struct it_proc *it_origin_start_opts(const char *name, const struct it_origin_opts *o)
+{
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) < 0)
         return NULL;
-    char *argv[] = {LINTEL_ORIGIN_BIN, "--port", "0", "--name", (char *)name, "--verbose", NULL};
+    char portstr[16];
+    snprintf(portstr, sizeof portstr, "%d", o ? o->port : 0);
+    char *argv[12] = {LINTEL_ORIGIN_BIN, "--port", portstr, "--name", (char *)name, "--verbose"};
+    int argc = 6;
+    if (o && o->addr) {
+        argv[argc++] = "--addr";
+        argv[argc++] = (char *)o->addr;
+    }
+    if (o && o->cert) {
+        argv[argc++] = "--tls";
+        argv[argc++] = (char *)o->cert;
+        argv[argc++] = (char *)o->key;
+    }
+    argv[argc] = NULL;
     char pname[64];
     snprintf(pname, sizeof pname, "origin-%s", name);
     struct it_proc *p = spawn(pname, argv, fds[1]);

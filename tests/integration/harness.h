@@ -83,6 +83,16 @@ struct it_proc {
  * (reported on stderr). */
 struct it_proc *it_origin_start(const char *name);
 
+/* Where and how it_origin_start_opts runs the origin. */
+struct it_origin_opts {
+    const char *addr;        /* IPv4 address to listen on; NULL: 127.0.0.1 */
+    int port;                /* 0: any free port */
+    const char *cert, *key;  /* PEM files: the origin speaks HTTPS; NULL: plain HTTP */
+};
+
+/* it_origin_start with options (o NULL: the defaults). */
+struct it_proc *it_origin_start_opts(const char *name, const struct it_origin_opts *o);
+
 /* Starts `lintel -c CONFIG_PATH` and waits (10 s) until port accepts connections and the process
  * handles SIGHUP and SIGTERM (so that a signal sent next is not fatal). Returns NULL, after
  * printing its log, if it exits or is not ready in time. */

@@ -1,7 +1,8 @@
 /* lintel-test-origin: the HTTP/1.1 origin server the integration tests proxy to.
  *
- *   lintel-test-origin --port N [--name NAME] [--addr 127.0.0.1] [--verbose]
+ *   lintel-test-origin --port N [--name NAME] [--addr 127.0.0.1] [--tls CERT KEY] [--verbose]
  *
+ * --tls: speak HTTPS with that certificate chain and key (PEM files), for upstream TLS tests.
  * Prints "ready PORT" on stdout once listening (PORT is the bound port, useful with --port 0).
  * Keepalive and pipelining are supported: requests on one connection are answered in order, one
  * at a time. The origin is deliberately strict about what the gateway sends it (bare CR or LF,
@@ -28,7 +29,8 @@
  *                   "body_bytes":N,"body_fnv":"<16 hex digits>","headers":{name:value,...}}
  *                   (header names lowercased, repeated headers joined with ", ")
  * Every generated answer carries X-Origin: NAME and X-Origin-Conn: S (the connection serial,
- * from 1). Pattern bodies also carry X-Body-Fnv: the FNV-1a 64 of the N bytes, so a client can
+ * from 1), and with --tls X-Origin-Sni: the server name the client sent (when it sent one).
+ * Pattern bodies also carry X-Body-Fnv: the FNV-1a 64 of the N bytes, so a client can
  * check what it received without knowing the pattern. Request bodies (Content-Length or chunked)
  * are counted and hashed as they stream in, never held whole; "Expect: 100-continue" gets an
  * interim 100 before the body is read. */
@@ -48,7 +50,9 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/listener.h>
+#include <openssl/ssl.h>
 
 #define MAX_HEAD (1024 * 1024) /* the gateway enforces the real limits; this only bounds memory */
 #define MAX_CHUNK_LINE 4096
@@ -65,6 +69,7 @@ struct origin {
     struct event_base *base;
     const char *name;
     bool verbose;
+    SSL_CTX *tls; /* --tls, else NULL */
     uint64_t connections, requests;
 };
 
@@ -210,6 +215,10 @@ static void write_status(struct conn *c, int status)
     struct evbuffer *out = bufferevent_get_output(c->bev);
     evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nX-Origin: %s\r\nX-Origin-Conn: %" PRIu64 "\r\n",
                         status, reason_phrase(status), c->o->name, c->serial);
+    SSL *ssl = c->o->tls ? bufferevent_openssl_get_ssl(c->bev) : NULL;
+    const char *sni = ssl ? SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name) : NULL;
+    if (sni)
+        evbuffer_add_printf(out, "X-Origin-Sni: %s\r\n", sni);
     if (c->close_after)
         evbuffer_add_printf(out, "Connection: close\r\n");
 }
@@ -807,6 +816,8 @@ static void on_write(struct bufferevent *bev, void *arg)
 static void on_event(struct bufferevent *bev, short what, void *arg)
 {
     struct conn *c = arg;
+    if (what & BEV_EVENT_CONNECTED)
+        return; /* --tls: the handshake is done */
     if (what & BEV_EVENT_ERROR && c->o->verbose)
         fprintf(stderr, "origin %s: conn %" PRIu64 ": %s\n", c->o->name, c->serial,
                 evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
@@ -829,7 +840,16 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     }
     c->o = o;
     c->serial = ++o->connections;
-    c->bev = bufferevent_socket_new(o->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    SSL *ssl = o->tls ? SSL_new(o->tls) : NULL;
+    if (o->tls && !ssl)
+        c->bev = NULL;
+    else if (ssl)
+        c->bev = bufferevent_openssl_socket_new(o->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                                BEV_OPT_CLOSE_ON_FREE);
+    else
+        c->bev = bufferevent_socket_new(o->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (c->bev && ssl)
+        bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
     if (!c->bev) {
         evutil_closesocket(fd);
         free(c);
@@ -842,7 +862,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 static int usage(void)
 {
     fprintf(stderr, "usage: lintel-test-origin --port N [--name NAME] [--addr 127.0.0.1] "
-                    "[--verbose]\n");
+                    "[--tls CERT KEY] [--verbose]\n");
     return 2;
 }
 
@@ -861,6 +881,15 @@ int main(int argc, char **argv)
             o.name = argv[++i];
         } else if (strcmp(argv[i], "--addr") == 0 && i + 1 < argc) {
             addr = argv[++i];
+        } else if (strcmp(argv[i], "--tls") == 0 && i + 2 < argc) {
+            o.tls = SSL_CTX_new(TLS_server_method());
+            if (!o.tls || SSL_CTX_use_certificate_chain_file(o.tls, argv[i + 1]) != 1 ||
+                SSL_CTX_use_PrivateKey_file(o.tls, argv[i + 2], SSL_FILETYPE_PEM) != 1) {
+                fprintf(stderr, "lintel-test-origin: cannot load %s / %s\n", argv[i + 1],
+                        argv[i + 2]);
+                return 1;
+            }
+            i += 2;
         } else if (strcmp(argv[i], "--verbose") == 0) {
             o.verbose = true;
         } else {
@@ -895,5 +924,6 @@ int main(int argc, char **argv)
     event_base_dispatch(o.base);
     evconnlistener_free(l);
     event_base_free(o.base);
+    SSL_CTX_free(o.tls);
     return 0;
 }

@@ -162,9 +162,14 @@ static void test_full_file(void)
     CU_ASSERT_EQUAL(s->index, 1);
     CU_ASSERT_STRING_EQUAL(s->name, "static");
     CU_ASSERT_EQUAL(s->balance, LINTEL_BALANCE_LEAST_CONN);
-    CU_ASSERT_EQUAL_FATAL(s->ntargets, 1);
-    CU_ASSERT_STRING_EQUAL(s->targets[0].addr.text, "localhost:9003");
-    CU_ASSERT_EQUAL(port_of(&s->targets[0].addr), 9003);
+    /* A host name is kept for the resolver: no target until it has an address. */
+    CU_ASSERT_EQUAL_FATAL(s->ndecl, 1);
+    CU_ASSERT(s->decl[0].is_name);
+    CU_ASSERT_STRING_EQUAL(s->decl[0].text, "localhost:9003");
+    CU_ASSERT_STRING_EQUAL(s->decl[0].host, "localhost");
+    CU_ASSERT_EQUAL(s->decl[0].port, 9003);
+    CU_ASSERT_EQUAL(s->ntargets, 0);
+    CU_ASSERT(cfg->has_names);
 
     CU_ASSERT_EQUAL_FATAL(cfg->nroutes, 2);
     const struct lintel_route_conf *r = &cfg->routes[0];
