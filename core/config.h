@@ -86,8 +86,8 @@ struct lintel_upstream_conf {
      * too (config_targets.c). May be 0 while no name has an address. */
     struct lintel_target_conf *targets;
     size_t ntargets;
-    const char *unresolved; /* snapshot configurations only: why names have no address
-                               ("users.internal: no such host"), or NULL */
+    const char *unresolved; /* why names have no address ("users.internal: no such host";
+                               as loaded, "...: not resolved yet"), or NULL */
     uint64_t resolve_ms;    /* host names are resolved again this often; default
                                resolver.interval */
     bool https;             /* scheme: https */

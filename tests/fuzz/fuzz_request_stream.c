@@ -35,10 +35,11 @@ static void chunk_encode(const unsigned char *p, size_t len, uint64_t *seed, str
         evbuffer_add(out, "\r\n", 2);
         pos += n;
     }
+    static const char with_trailer[] = "0\r\nX-Trailer: t\r\n\r\n", last[] = "0\r\n\r\n";
     if (fuzz_rand(seed) & 1)
-        evbuffer_add(out, "0\r\nX-Trailer: t\r\n\r\n", 20);
+        evbuffer_add(out, with_trailer, sizeof(with_trailer) - 1);
     else
-        evbuffer_add(out, "0\r\n\r\n", 5);
+        evbuffer_add(out, last, sizeof(last) - 1);
 }
 
 static size_t chunked_body(const unsigned char *p, size_t len, uint64_t seed, bool *ok)

@@ -15,16 +15,19 @@ second it
 and once a minute rotates the access log (rename + SIGUSR1). Every minute it prints one row:
 requests, failures by cause, lintel's open descriptors (/proc/PID/fd) and RSS.
 
-A failure is anything but a 200 with X-Probe-Version (on the plugin routes): a status, or a
+A failure is anything but a 200 with X-Probe-Version (on the plugin routes): a status (with the
+"error" of lintel's JSON answer: "no healthy upstream target", "upstream connect refused"), or a
 transport error (reset, timeout, closed). Only the routes to the pool, whose targets are killed,
 may fail ("expected"); a failure on /stable/ is not expected. The verdict at the end: crashes
 (lintel exited, or did not stop cleanly on SIGTERM), unexpected failures, and whether descriptors
-and RSS stayed flat (last minute against the first full minute). Exit status 0 only with no crash
-and no unexpected failure.
+and RSS stayed flat (last minute against the first full minute; runs of 3 minutes or more).
+Exit status 0 only with no crash, no unexpected failure and, when measured, flat descriptors and
+RSS.
 """
 import argparse
 import collections
 import http.client
+import json
 import os
 import shutil
 import signal
@@ -159,6 +162,14 @@ class Stats:
             return out
 
 
+def error_text(body):
+    """The "error" of the JSON body lintel gives its own answers, as " (text)", else ""."""
+    try:
+        return " (%s)" % json.loads(body)["error"]
+    except (ValueError, KeyError, TypeError):
+        return ""
+
+
 def client(port, stats, stop, index):
     conn = None
     i = index
@@ -170,12 +181,12 @@ def client(port, stats, stop, index):
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
             conn.request("GET", path, headers=HEADERS)
             resp = conn.getresponse()
-            resp.read()
+            body = resp.read()
             version = resp.getheader("X-Probe-Version")
             if resp.status == 200 and (route == "public" or version):
                 stats.ok(version)
             else:
-                stats.fail(route, "status %d" % resp.status)
+                stats.fail(route, "status %d%s" % (resp.status, error_text(body)))
             if resp.getheader("Connection", "").lower() == "close":
                 conn.close()
                 conn = None
@@ -368,7 +379,7 @@ def main():
     print("kills %d, restarts %d, SIGHUP reloads %d, admin reloads %d ok / %d refused" % (
         counts["kills"], counts["restarts"], counts["sighup"], counts["admin_ok"], counts["admin_failed"]))
     print("probe versions served: %s" % dict(versions_all))
-    flat = ""
+    flat, growing = "", False
     if len(rows) >= 3:
         fd0, fd1 = rows[0][4], rows[-1][4]
         rss0, rss1 = rows[0][5], rows[-1][5]
@@ -380,7 +391,8 @@ def main():
             fd0, fd1, fd_max, "flat" if fd_flat else "GROWING",
             rss0, rss1, rss_max, "flat" if rss_flat else "GROWING")
         print(flat)
-    verdict = "PASS" if crashed is None and not unexpected else "FAIL"
+        growing = not (fd_flat and rss_flat)
+    verdict = "PASS" if crashed is None and not unexpected and not growing else "FAIL"
     print("crashes: %s" % (crashed or "0"))
     print("verdict: %s" % verdict)
     if a.report:
