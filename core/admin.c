@@ -16,8 +16,13 @@
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
 #include <http_parser.h>
+#include <netinet/in.h>
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+#include <strings.h>
 
 #include "health.h"
+#include "log.h"
 
 static const char JSON[] = "application/json";
 
@@ -419,6 +424,32 @@ static const struct endpoint {
     {"/-/reload", EVHTTP_REQ_POST, "POST", JSON, on_reload},
 };
 
+/* Whether the request carries "Authorization: Bearer <token>" for the configured token (none
+ * configured: every request is allowed). Both sides are hashed first and the digests compared
+ * with CRYPTO_memcmp, so the time taken says nothing about the token, its length included. */
+static bool authorized(struct lintel_admin *a, struct evhttp_request *req)
+{
+    struct lintel_snapshot *s = a->ops.current(a->ops.ctx);
+    const struct lintel_config *cfg = s->cfg;
+    bool ok = true;
+    if (cfg->admin_token) {
+        const char *h = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+        unsigned char want[SHA256_DIGEST_LENGTH], got[SHA256_DIGEST_LENGTH];
+        SHA256((const unsigned char *)cfg->admin_token, cfg->admin_token_len, want);
+        if (h && strncasecmp(h, "Bearer ", 7) == 0) {
+            const char *t = h + 7;
+            while (*t == ' ')
+                t++;
+            SHA256((const unsigned char *)t, strlen(t), got);
+            ok = CRYPTO_memcmp(want, got, sizeof(want)) == 0;
+        } else {
+            ok = false;
+        }
+    }
+    lintel_snapshot_unref(s);
+    return ok;
+}
+
 static void on_request(struct evhttp_request *req, void *arg)
 {
     struct lintel_admin *a = arg;
@@ -437,7 +468,10 @@ static void on_request(struct evhttp_request *req, void *arg)
         evhttp_send_error(req, 500, NULL);
         return;
     }
-    if (!e) {
+    if (!authorized(a, req)) {
+        evhttp_add_header(headers, "WWW-Authenticate", "Bearer realm=\"lintel-admin\"");
+        code = json_error(out, 401, "missing or wrong bearer token");
+    } else if (!e) {
         code = json_error(out, 404, "not found");
     } else if (evhttp_request_get_command(req) != e->method) {
         evhttp_add_header(headers, "Allow", e->allow);
@@ -451,6 +485,19 @@ static void on_request(struct evhttp_request *req, void *arg)
     evhttp_add_header(headers, "Cache-Control", "no-store");
     evhttp_send_reply(req, code, NULL, out);
     evbuffer_free(out);
+}
+
+static bool is_loopback(const struct lintel_sockaddr *addr)
+{
+    if (addr->ss.ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)&addr->ss;
+        return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+    }
+    if (addr->ss.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&addr->ss;
+        return IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr);
+    }
+    return false;
 }
 
 struct lintel_admin *lintel_admin_start(struct event_base *base, const struct lintel_sockaddr *addr,
@@ -483,6 +530,14 @@ struct lintel_admin *lintel_admin_start(struct event_base *base, const struct li
     evhttp_set_max_headers_size(a->http, 16 * 1024);
     evhttp_set_max_body_size(a->http, 64 * 1024);
     evhttp_set_gencb(a->http, on_request, a);
+    if (!is_loopback(addr)) {
+        struct lintel_snapshot *s = a->ops.current(a->ops.ctx);
+        if (!s->cfg->admin_token)
+            lintel_warn("admin API on %s is reachable beyond this host and has no token: set "
+                        "admin.token (docs/security.md)",
+                        addr->text);
+        lintel_snapshot_unref(s);
+    }
     return a;
 oom:
     snprintf(err, errlen, "admin %s: out of memory", addr->text);

@@ -1,6 +1,7 @@
 /* Client connections: reading request heads and bodies, answering in order, keepalive, timeouts,
  * and gateway-made error responses. The upstream half of a request lives in upstream.c. */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@
 #include <http_parser.h>
 #include <openssl/err.h>
 
+#include "balance.h" /* lintel_hash64 */
 #include "headwrite.h"
 #include "log.h"
 #include "metrics.h"
@@ -46,6 +48,18 @@ static void arm_timer(struct lintel_client *c, bool header, uint64_t ms)
 
 /* ---- requests ---------------------------------------------------------------------------- */
 
+/* Unique within the process (worker id + sequence), unpredictable across restarts (seed). */
+/* Unique within the process (worker id + sequence), unpredictable across restarts (seed):
+ * "%016llx%02x%014llx" of seed, worker, sequence, written without printf. */
+static void request_id(struct lintel_worker *w, char out[33])
+{
+    struct lintel_hw id = {out};
+    lintel_hw_hex(&id, w->id_seed, 16);
+    lintel_hw_hex(&id, w->id & 0xff, 2);
+    lintel_hw_hex(&id, ++w->request_seq, 14);
+    *id.p = '\0';
+}
+
 static struct lintel_request *request_new(struct lintel_client *c)
 {
     struct lintel_arena *a = lintel_arena_new(8192);
@@ -68,12 +82,7 @@ static struct lintel_request *request_new(struct lintel_client *c)
     struct timespec wall;
     clock_gettime(CLOCK_REALTIME, &wall);
     req->start_unix_us = (uint64_t)wall.tv_sec * 1000000 + (uint64_t)wall.tv_nsec / 1000;
-    /* Unique within the process (worker id + sequence), unpredictable across restarts (seed). */
-    struct lintel_hw id = {req->id}; /* "%016llx%02x%014llx": seed, worker, sequence */
-    lintel_hw_hex(&id, w->id_seed, 16);
-    lintel_hw_hex(&id, w->id & 0xff, 2);
-    lintel_hw_hex(&id, ++w->request_seq, 14);
-    *id.p = '\0';
+    request_id(w, req->id);
     req->id_value = req->id;
     c->req = req;
     return req;
@@ -324,7 +333,12 @@ void lintel_request_pump_body(struct lintel_request *req)
     struct evbuffer *in = bufferevent_get_input(c->bev);
     /* A plugin asked for the whole body: it collects here, capped, instead of streaming. */
     struct evbuffer *out = req->buffering ? req->body_buf : bufferevent_get_output(req->up->bev);
-    uint64_t limit = req->buffering ? req->body_cap : req->ws->snap->cfg->limits.body_bytes;
+    /* limits.body_bytes holds for every body; a buffering plugin's cap can only lower it (a cap
+     * of 0 allows an empty body only). */
+    uint64_t limit = req->ws->snap->cfg->limits.body_bytes ? req->ws->snap->cfg->limits.body_bytes
+                                                           : UINT64_MAX;
+    if (req->buffering && req->body_cap < limit)
+        limit = req->body_cap;
     char err[128];
     while (!req->body_done && (req->buffering || evbuffer_get_length(out) < LINTEL_OUT_HIGH)) {
         size_t avail = evbuffer_get_length(in);
@@ -332,7 +346,7 @@ void lintel_request_pump_body(struct lintel_request *req)
             break;
         if (req->head.body == LINTEL_BODY_LENGTH) {
             size_t n = avail < req->body_left ? avail : (size_t)req->body_left;
-            if (limit && req->body_read + n > limit)
+            if (req->body_read + n > limit)
                 goto too_large;
             evbuffer_remove_buffer(in, out, n);
             req->body_left -= n;
@@ -354,7 +368,7 @@ void lintel_request_pump_body(struct lintel_request *req)
         evbuffer_drain(in, skip);
         if (data) {
             req->body_read += data;
-            if (limit && req->body_read > limit)
+            if (req->body_read > limit)
                 goto too_large;
             if (!req->buffering)
                 evbuffer_add_printf(out, "%zx\r\n", data);
@@ -627,6 +641,170 @@ static void parse_heads_loop(struct lintel_client *c)
     }
 }
 
+/* ---- connection caps ----------------------------------------------------------------------- */
+
+/* Open connections per client address, per worker: a chained hash of the address text. */
+#define IPCOUNT_BUCKETS 1024
+/* A connection refused past a cap is answered (503 / 429, Connection: close), its write side shut,
+ * and its input read and dropped for up to REFUSAL_LINGER_MS, so that the answer is not lost to
+ * the reset a close with unread input sends. At most MAX_REFUSALS at once per worker (and at most
+ * REFUSAL_READ_MAX bytes read from each); past that a refused connection is closed at once. */
+#define MAX_REFUSALS 64
+#define REFUSAL_LINGER_MS 1000
+#define REFUSAL_READ_MAX (64 * 1024)
+
+struct ipcount {
+    struct ipcount *next;
+    unsigned n;
+    char ip[64];
+};
+
+struct lintel_ipcounts {
+    struct ipcount *b[IPCOUNT_BUCKETS];
+};
+
+struct lintel_refusal {
+    struct lintel_refusal *prev, *next; /* worker->refusals */
+    struct lintel_worker *w;
+    struct event *ev;
+    int fd;
+    size_t read;
+    uint64_t deadline_ms;
+};
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static struct ipcount **ipcount_slot(struct lintel_ipcounts *t, const char *ip)
+{
+    struct ipcount **p = &t->b[lintel_hash64(ip, strlen(ip)) % IPCOUNT_BUCKETS];
+    while (*p && strcmp((*p)->ip, ip) != 0)
+        p = &(*p)->next;
+    return p;
+}
+
+static unsigned ipcount_get(struct lintel_worker *w, const char *ip)
+{
+    struct ipcount *e = w->ipcounts ? *ipcount_slot(w->ipcounts, ip) : NULL;
+    return e ? e->n : 0;
+}
+
+/* Counts one more connection from ip. Returns 0, or -1 when out of memory. */
+static int ipcount_add(struct lintel_worker *w, const char *ip)
+{
+    if (!w->ipcounts && !(w->ipcounts = calloc(1, sizeof(*w->ipcounts))))
+        return -1;
+    struct ipcount **p = ipcount_slot(w->ipcounts, ip);
+    if (!*p) {
+        if (!(*p = calloc(1, sizeof(**p))))
+            return -1;
+        snprintf((*p)->ip, sizeof((*p)->ip), "%s", ip);
+    }
+    (*p)->n++;
+    return 0;
+}
+
+static void ipcount_del(struct lintel_worker *w, const char *ip)
+{
+    struct ipcount **p = w->ipcounts ? ipcount_slot(w->ipcounts, ip) : NULL;
+    if (!p || !*p || --(*p)->n)
+        return;
+    struct ipcount *e = *p;
+    *p = e->next;
+    free(e);
+}
+
+static void refusal_free(struct lintel_refusal *r)
+{
+    struct lintel_worker *w = r->w;
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        w->refusals = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    w->nrefusals--;
+    event_free(r->ev);
+    close(r->fd);
+    free(r);
+}
+
+static void on_refusal(evutil_socket_t fd, short what, void *arg)
+{
+    struct lintel_refusal *r = arg;
+    uint64_t now = mono_ms();
+    if ((what & EV_READ) && now < r->deadline_ms) {
+        char buf[4096];
+        ssize_t n;
+        while (r->read < REFUSAL_READ_MAX && (n = read(fd, buf, sizeof(buf))) > 0)
+            r->read += (size_t)n;
+        if (r->read < REFUSAL_READ_MAX && n < 0 && (errno == EAGAIN || errno == EINTR)) {
+            struct timeval tv = {(time_t)((r->deadline_ms - now) / 1000),
+                                 (suseconds_t)((r->deadline_ms - now) % 1000) * 1000};
+            if (event_add(r->ev, &tv) == 0)
+                return;
+        }
+    }
+    refusal_free(r); /* EOF, error, too much input or the linger time is over */
+}
+
+/* Answers a new connection with status and the JSON error, then closes it (see MAX_REFUSALS).
+ * TLS connections are closed at once: an answer needs a handshake the cap is there to avoid. */
+static void refuse(struct lintel_worker *w, int fd, bool tls, int status, const char *error,
+                   const char *ip, const char *limit)
+{
+    const struct lintel_host_services *svc = lintel_host_services_get();
+    if (svc && svc->metrics)
+        lintel_metrics_plugin_add(svc->metrics, "lintel", "limits", limit, 1);
+    uint64_t now = mono_ms();
+    if (now - w->refusal_logged_ms >= 1000) {
+        w->refusal_logged_ms = now;
+        lintel_warn("refused a connection from %s: limits.%s reached (%d); further refusals "
+                    "this second are not logged",
+                    ip, limit, status);
+    }
+    if (tls || w->nrefusals >= MAX_REFUSALS) {
+        close(fd);
+        return;
+    }
+    char id[33], body[256], msg[512];
+    request_id(w, id);
+    int blen = snprintf(body, sizeof(body), "{\"status\":%d,\"error\":\"%s\",\"request_id\":\"%s\"}\n",
+                        status, error, id);
+    int n = snprintf(msg, sizeof(msg),
+                     "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+                     "Retry-After: 1\r\nX-Request-Id: %s\r\nConnection: close\r\n\r\n%s",
+                     status, http_status_str((enum http_status)status), blen, id, body);
+    struct lintel_refusal *r = NULL;
+    /* A new socket's send buffer takes these few hundred bytes whole. */
+    if (write(fd, msg, (size_t)n) != n || shutdown(fd, SHUT_WR) < 0 ||
+        !(r = calloc(1, sizeof(*r))) ||
+        !(r->ev = event_new(w->base, fd, EV_READ, on_refusal, r))) {
+        free(r);
+        close(fd);
+        return;
+    }
+    r->w = w;
+    r->fd = fd;
+    r->deadline_ms = now + REFUSAL_LINGER_MS;
+    struct timeval tv = {REFUSAL_LINGER_MS / 1000, (REFUSAL_LINGER_MS % 1000) * 1000};
+    if (event_add(r->ev, &tv) < 0) {
+        event_free(r->ev);
+        free(r);
+        close(fd);
+        return;
+    }
+    r->next = w->refusals;
+    if (w->refusals)
+        w->refusals->prev = r;
+    w->refusals = r;
+    w->nrefusals++;
+}
+
 /* ---- connection -------------------------------------------------------------------------- */
 
 static void on_client_read(struct bufferevent *bev, void *arg)
@@ -729,16 +907,37 @@ static void on_client_timer(evutil_socket_t fd, short what, void *arg)
 void lintel_client_accept(struct lintel_worker *w, size_t listen_index, int fd,
                           const struct sockaddr *sa, int salen)
 {
+    const struct lintel_snapshot *snap = w->current->snap;
+    const struct lintel_config *cfg = snap->cfg;
+    struct lintel_tls *tls = listen_index < cfg->nlisten ? snap->tls[listen_index] : NULL;
+    char ip[64];
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, ip, sizeof(ip));
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, ip, sizeof(ip));
+    else
+        snprintf(ip, sizeof(ip), "unix");
+    (void)salen;
+    /* Caps first: a refused connection costs no client state, buffer or TLS handshake. */
+    if (w->nclients >= cfg->limits.connections_per_worker) {
+        refuse(w, fd, tls != NULL, 503, "too many connections", ip, "connections_per_worker");
+        return;
+    }
+    if (cfg->limits.connections_per_ip && ipcount_get(w, ip) >= cfg->limits.connections_per_ip) {
+        refuse(w, fd, tls != NULL, 429, "too many connections from this address", ip,
+               "connections_per_ip");
+        return;
+    }
     struct lintel_client *c = calloc(1, sizeof(*c));
-    if (!c) {
+    if (!c || ipcount_add(w, ip) < 0) {
+        free(c);
         close(fd);
         return;
     }
+    snprintf(c->ip, sizeof(c->ip), "%s", ip);
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     c->worker = w;
-    const struct lintel_snapshot *snap = w->current->snap;
-    struct lintel_tls *tls = listen_index < snap->cfg->nlisten ? snap->tls[listen_index] : NULL;
     if (tls) {
         SSL *ssl = lintel_tls_ssl_new(tls);
         c->bev = ssl ? bufferevent_openssl_socket_new(w->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
@@ -764,17 +963,10 @@ void lintel_client_accept(struct lintel_worker *w, size_t listen_index, int fd,
             close(fd);
         if (c->timer)
             event_free(c->timer);
+        ipcount_del(w, c->ip);
         free(c);
         return;
     }
-    if (sa->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, c->ip, sizeof(c->ip));
-    else if (sa->sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, c->ip, sizeof(c->ip));
-    else
-        snprintf(c->ip, sizeof(c->ip), "unix");
-    (void)salen;
-    const struct lintel_config *cfg = w->current->snap->cfg;
     bufferevent_setcb(c->bev, on_client_read, on_client_write, on_client_event, c);
     bufferevent_setwatermark(c->bev, EV_READ, 0, cfg->limits.header_bytes + LINTEL_READ_AHEAD);
     bufferevent_setwatermark(c->bev, EV_WRITE, LINTEL_OUT_LOW, 0);
@@ -813,6 +1005,7 @@ static void client_free(struct lintel_client *c)
     if (c->next)
         c->next->prev = c->prev;
     w->nclients--;
+    ipcount_del(w, c->ip);
     free(c);
     lintel_worker_client_closed(w);
 }
@@ -854,4 +1047,8 @@ void lintel_clients_close_all(struct lintel_worker *w)
 {
     while (w->clients)
         client_free(w->clients);
+    while (w->refusals)
+        refusal_free(w->refusals);
+    free(w->ipcounts); /* every count went back to 0 with its connection: the buckets are empty */
+    w->ipcounts = NULL;
 }

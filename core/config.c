@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "config-internal.h"
+#include "consumers.h"
 
 /* A configuration larger than this is a mistake (a log file passed with -c), not a config. */
 #define MAX_FILE_BYTES (64u << 20)
@@ -265,9 +266,40 @@ static int read_listen(struct lintel_config_ctx *c, const struct lintel_ynode *r
     return 0;
 }
 
+/* admin.token: "env:NAME", "file:PATH" or the token itself, resolved now so that a missing
+ * variable is a load error rather than an admin API nobody can use. */
+static int read_admin_token(struct lintel_config_ctx *c, const struct lintel_ynode *admin)
+{
+    const char *spec = NULL;
+    if (lintel_config_string(c, admin, "token", false, &spec) < 0)
+        return -1;
+    if (!spec)
+        return 0;
+    const struct lintel_ynode *n = lintel_ynode_get(admin, "token");
+    size_t mark = lintel_ypath_push_key(&c->path, "token");
+    long len = lintel_secret_resolve(spec, NULL, 0);
+    if (len < 0)
+        return lintel_config_fail(c, n, "cannot read the token (unset variable or unreadable file)");
+    if (len < 16)
+        return lintel_config_fail(c, n, "must be at least 16 characters");
+    char *tok = lintel_arena_alloc(c->arena, (size_t)len + 1);
+    if (!tok)
+        return lintel_config_fail(c, n, "out of memory");
+    if (lintel_secret_resolve(spec, tok, (size_t)len) != len)
+        return lintel_config_fail(c, n, "the token changed while it was read");
+    tok[len] = '\0';
+    for (long i = 0; i < len; i++)
+        if ((unsigned char)tok[i] <= 0x20 || (unsigned char)tok[i] >= 0x7f)
+            return lintel_config_fail(c, n, "must be visible ASCII without spaces");
+    c->cfg->admin_token = tok;
+    c->cfg->admin_token_len = (size_t)len;
+    lintel_ypath_restore(&c->path, mark);
+    return 0;
+}
+
 static int read_admin(struct lintel_config_ctx *c, const struct lintel_ynode *root)
 {
-    static const char *const keys[] = {"address", "enabled", NULL};
+    static const char *const keys[] = {"address", "enabled", "token", NULL};
     struct lintel_config *cfg = c->cfg;
     const struct lintel_ynode *n;
     size_t mark;
@@ -282,7 +314,8 @@ static int read_admin(struct lintel_config_ctx *c, const struct lintel_ynode *ro
         return 0;
     if (lintel_config_map(c, n, keys) < 0 ||
         lintel_config_bool(c, n, "enabled", &cfg->admin_enabled) < 0 ||
-        lintel_config_address(c, n, "address", false, &cfg->admin) < 0)
+        lintel_config_address(c, n, "address", false, &cfg->admin) < 0 ||
+        read_admin_token(c, n) < 0)
         return -1;
     lintel_ypath_restore(&c->path, mark);
     return 0;
@@ -311,7 +344,9 @@ static int read_workers(struct lintel_config_ctx *c, const struct lintel_ynode *
 
 static int read_limits(struct lintel_config_ctx *c, const struct lintel_ynode *root)
 {
-    static const char *const keys[] = {"header_bytes", "headers", "body_bytes", NULL};
+    static const char *const keys[] = {"header_bytes",           "headers",
+                                       "body_bytes",             "connections_per_worker",
+                                       "connections_per_ip",     NULL};
     struct lintel_config *cfg = c->cfg;
     const struct lintel_ynode *n;
     size_t mark;
@@ -319,6 +354,8 @@ static int read_limits(struct lintel_config_ctx *c, const struct lintel_ynode *r
     cfg->limits.header_bytes = 32 << 10;
     cfg->limits.headers = 100;
     cfg->limits.body_bytes = 8 << 20;
+    cfg->limits.connections_per_worker = 16384;
+    cfg->limits.connections_per_ip = 0;
     if (lintel_config_child(c, root, "limits", LINTEL_YNODE_MAP, false, &n, &mark) < 0)
         return -1;
     if (!n)
@@ -329,7 +366,11 @@ static int read_limits(struct lintel_config_ctx *c, const struct lintel_ynode *r
                            &cfg->limits.header_bytes) < 0 ||
         lintel_config_uint(c, n, "headers", 1, 10000, &cfg->limits.headers) < 0 ||
         lintel_config_size(c, n, "body_bytes", 0, UINT64_MAX, "must be a size",
-                           &cfg->limits.body_bytes) < 0)
+                           &cfg->limits.body_bytes) < 0 ||
+        lintel_config_uint(c, n, "connections_per_worker", 1, 1000000,
+                           &cfg->limits.connections_per_worker) < 0 ||
+        lintel_config_uint(c, n, "connections_per_ip", 0, 1000000,
+                           &cfg->limits.connections_per_ip) < 0)
         return -1;
     lintel_ypath_restore(&c->path, mark);
     return 0;

@@ -86,8 +86,8 @@ struct lintel_upstream_conf {
      * too (config_targets.c). May be 0 while no name has an address. */
     struct lintel_target_conf *targets;
     size_t ntargets;
-    const char *unresolved; /* snapshot configurations only: why names have no address
-                               ("users.internal: no such host"), or NULL */
+    const char *unresolved; /* why names have no address ("users.internal: no such host";
+                               as loaded, "...: not resolved yet"), or NULL */
     uint64_t resolve_ms;    /* host names are resolved again this often; default
                                resolver.interval */
     bool https;             /* scheme: https */
@@ -172,12 +172,16 @@ struct lintel_config {
     size_t nlisten; /* >= 1 */
     bool admin_enabled;
     struct lintel_sockaddr admin; /* default 127.0.0.1:9901 */
+    const char *admin_token;      /* resolved bearer token (admin.token), or NULL: none asked */
+    size_t admin_token_len;
     unsigned workers;             /* resolved: "auto" becomes the number of online CPUs */
 
     struct {
         uint64_t header_bytes; /* default 32k */
         unsigned headers;      /* default 100 */
         uint64_t body_bytes;   /* default 8m; 0 means unlimited */
+        unsigned connections_per_worker; /* default 16384; past it new connections get a 503 */
+        unsigned connections_per_ip;     /* per worker; default 0 (no cap); past it a 429 */
     } limits;
     struct {
         uint64_t client_header_ms, client_body_ms, keepalive_ms, drain_ms; /* 10s 30s 60s 10s */

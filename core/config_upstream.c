@@ -9,16 +9,25 @@
 #include "config-internal.h"
 #include "config_targets.h"
 
-/* Host names as RFC 1123 allows them (letters, digits, '-', '.'), plus '_' as service
- * discovery names use it; the resolver gets them as written. */
+/* Host names as RFC 1123 allows them (labels of 1 to 63 letters, digits, '-', separated by '.',
+ * an optional final '.'), plus '_' as service discovery names use it; the resolver gets them as
+ * written. An empty label ("a..b") could never resolve. */
 static bool host_name_ok(const char *h, size_t len)
 {
-    if (len == 0 || len > 253 || h[0] == '.' || h[0] == '-')
+    if (len == 0 || len > 253 || h[0] == '-')
         return false;
+    size_t label = 0;
     for (size_t i = 0; i < len; i++) {
         char ch = h[i];
+        if (ch == '.') {
+            if (label == 0)
+                return false;
+            label = 0;
+            continue;
+        }
         if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-              ch == '-' || ch == '.' || ch == '_'))
+              ch == '-' || ch == '_') ||
+            ++label > 63)
             return false;
     }
     return true;

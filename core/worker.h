@@ -24,6 +24,8 @@ struct lintel_metrics_shard;
 struct lintel_httpc;
 struct lintel_task;
 struct lintel_fastio;
+struct lintel_ipcounts;
+struct lintel_refusal;
 struct lintel_plugin_users;
 
 /* What an accept callback needs: its worker and which `listen` entry it serves. */
@@ -66,6 +68,12 @@ struct lintel_worker {
     struct lintel_plugin_users *plugin_users; /* per plugin set in use (worker.c) */
     struct lintel_client *clients; /* every open client connection (doubly linked) */
     size_t nclients;
+    /* Connection caps (client.c): open connections per client address, and connections
+     * refused past a cap that are still being told so (bounded; see docs/security.md). */
+    struct lintel_ipcounts *ipcounts;
+    struct lintel_refusal *refusals;
+    unsigned nrefusals;
+    uint64_t refusal_logged_ms; /* refusals are logged at most once a second */
     struct lintel_pool *pools; /* upstream keepalive pools, by target address */
     struct lintel_fastio *fastio; /* plain sockets' direct writes and reads (fastio.h) */
 

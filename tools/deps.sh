@@ -1,7 +1,7 @@
 # Sourced by tools/run and tools/test: installs the Debian packages lintel needs when missing.
 LINTEL_PACKAGES="build-essential cmake pkg-config libevent-dev libhttp-parser-dev libyaml-dev
 libssl-dev libcurl4-openssl-dev libcunit1-dev curl libhiredis-dev redis-server chromium
-openssl python3 binutils"
+openssl python3 binutils clang libclang-rt-14-dev"
 
 lintel_install_deps() {
     local missing=()

@@ -220,6 +220,9 @@ static void test_defaults(void)
     CU_ASSERT_EQUAL(cfg->limits.header_bytes, 32 << 10);
     CU_ASSERT_EQUAL(cfg->limits.headers, 100);
     CU_ASSERT_EQUAL(cfg->limits.body_bytes, 8 << 20);
+    CU_ASSERT_EQUAL(cfg->limits.connections_per_worker, 16384);
+    CU_ASSERT_EQUAL(cfg->limits.connections_per_ip, 0);
+    CU_ASSERT_PTR_NULL(cfg->admin_token);
     CU_ASSERT_EQUAL(cfg->timeouts.client_header_ms, 10000);
     CU_ASSERT_EQUAL(cfg->timeouts.client_body_ms, 30000);
     CU_ASSERT_EQUAL(cfg->timeouts.keepalive_ms, 60000);
@@ -516,6 +519,15 @@ static void test_bad_addresses(void)
          "      - address: \"::1:80\"\nroutes: []\n",
          "t.yaml:6:18: upstreams.u.targets[0].address: IPv6 addresses must be in brackets: "
          "[::1]:80"},
+        /* Not an IPv4 address, and not a name either: an empty label never resolves. */
+        {"listen:\n  - address: 127.0.0.1:8080\nupstreams:\n  u:\n    targets:\n"
+         "      - address: 1207..0.1:9000\nroutes: []\n",
+         "t.yaml:6:18: upstreams.u.targets[0].address: must be host:port with a valid host name"},
+        {"listen:\n  - address: 127.0.0.1:8080\nupstreams:\n  u:\n    targets:\n"
+         "      - address: "
+         "a.bcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklm.c:80\n"
+         "routes: []\n",
+         "t.yaml:6:18: upstreams.u.targets[0].address: must be host:port with a valid host name"},
         {HEAD "routes: []\nadmin:\n  address: nowhere\n",
          "t.yaml:9:12: admin.address: must be host:port"},
     };
