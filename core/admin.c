@@ -361,7 +361,7 @@ static void on_image(const struct lintel_image *img, void *arg)
     json_str(out, img->hash);
     evbuffer_add_printf(out, ",\"state\":\"%s\",\"inflight\":%ld,\"path\":",
                         state >= 0 && state <= LINTEL_IMAGE_UNLOADED ? states[state] : "unknown",
-                        atomic_load_explicit(&img->inflight, memory_order_relaxed));
+                        lintel_image_inflight(img));
     json_str(out, img->src_path);
     evbuffer_add_printf(out, ",\"routes\":[");
     for (size_t i = 0, n = 0; i < w->cfg->nroutes; i++) {

@@ -20,6 +20,7 @@ struct cleanup {
 
 struct lintel_arena {
     struct block *head;
+    struct block *first; /* the block made with the arena: the one a reset keeps */
     struct cleanup *cleanups;
     size_t total;
     size_t next_size;
@@ -50,22 +51,45 @@ struct lintel_arena *lintel_arena_new(size_t first_block)
         free(a);
         return NULL;
     }
+    a->first = a->head;
     a->cleanups = NULL;
     a->total = 0;
     a->next_size = first_block * 2;
     return a;
 }
 
-void lintel_arena_free(struct lintel_arena *a)
+static void run_cleanups(struct lintel_arena *a)
 {
-    if (!a)
-        return;
     struct cleanup *c = a->cleanups;
     a->cleanups = NULL;
     while (c) {
         c->fn(c->arg);
         c = c->next;
     }
+}
+
+void lintel_arena_reset(struct lintel_arena *a)
+{
+    run_cleanups(a);
+    struct block *b = a->head;
+    while (b) {
+        struct block *next = b->next;
+        if (b != a->first)
+            free(b);
+        b = next;
+    }
+    a->head = a->first;
+    a->head->next = NULL;
+    a->head->used = 0;
+    a->total = 0;
+    a->next_size = a->first->size * 2;
+}
+
+void lintel_arena_free(struct lintel_arena *a)
+{
+    if (!a)
+        return;
+    run_cleanups(a);
     struct block *b = a->head;
     while (b) {
         struct block *next = b->next;

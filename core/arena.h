@@ -17,6 +17,10 @@ struct lintel_arena *lintel_arena_new(size_t first_block);
 /* Runs the registered cleanups (newest first) and frees every block. NULL is ignored. */
 void lintel_arena_free(struct lintel_arena *a);
 
+/* Runs the registered cleanups and forgets every allocation, keeping the first block for reuse
+ * (a recycled arena costs no malloc; worker.h keeps a few per worker for requests). */
+void lintel_arena_reset(struct lintel_arena *a);
+
 /* Returns n bytes aligned for any type, valid until the arena is freed, or NULL when out of
  * memory. Memory is not zeroed. */
 void *lintel_arena_alloc(struct lintel_arena *a, size_t n);

@@ -62,15 +62,15 @@ static void request_id(struct lintel_worker *w, char out[33])
 
 static struct lintel_request *request_new(struct lintel_client *c)
 {
-    struct lintel_arena *a = lintel_arena_new(8192);
+    struct lintel_worker *w = c->worker;
+    struct lintel_arena *a = lintel_worker_arena(w);
     if (!a)
         return NULL;
     struct lintel_request *req = lintel_arena_calloc(a, sizeof(*req));
     if (!req) {
-        lintel_arena_free(a);
+        lintel_worker_arena_done(w, a);
         return NULL;
     }
-    struct lintel_worker *w = c->worker;
     req->arena = a;
     req->client = c;
     req->ws = w->current;
@@ -105,7 +105,7 @@ static void request_free(struct lintel_request *req)
         lintel_balancer_release(req->balancer, req->target);
     lintel_wsnap_unref(req->ws);
     req->client->req = NULL;
-    lintel_arena_free(req->arena);
+    lintel_worker_arena_done(w, req->arena);
 }
 
 /* The request is over (its response is queued): keep the connection for the next one or close. */
@@ -115,7 +115,7 @@ static void request_finish(struct lintel_request *req)
     bool close = req->close_after || c->worker->draining;
     request_free(req);
     c->requests++;
-    bufferevent_set_timeouts(c->bev, NULL, NULL);
+    lintel_fastio_set_timeouts(c->bev, NULL, NULL); /* a body timeout, if one was set */
     if (close) {
         c->state = CLIENT_CLOSING;
         bufferevent_disable(c->bev, EV_READ);
@@ -384,7 +384,7 @@ void lintel_request_pump_body(struct lintel_request *req)
     }
     if (!req->body_done)
         return;
-    bufferevent_set_timeouts(c->bev, NULL, NULL);
+    lintel_fastio_set_timeouts(c->bev, NULL, NULL);
     if (req->buffering) {
         /* The upstream gets the collected body with a Content-Length. */
         req->buffering = false;
@@ -613,17 +613,21 @@ static void parse_heads_loop(struct lintel_client *c)
         if (len == 0)
             return;
         const struct lintel_config *cfg = client_cfg(c);
-        if (!c->timer_is_header)
-            arm_timer(c, true, cfg->timeouts.client_header_ms);
         struct lintel_head_limits lim = {cfg->limits.header_bytes, cfg->limits.headers};
         size_t scan = len < cfg->limits.header_bytes + 1024 ? len : cfg->limits.header_bytes + 1024;
         const char *p = (const char *)evbuffer_pullup(in, (ssize_t)scan);
         size_t skip = 0;
         char err[128];
         ssize_t n = lintel_head_find_end(p, scan, &lim, &skip, err, sizeof(err));
-        if (n == 0)
+        /* The header timeout runs from the first byte of an incomplete head. A head that is
+         * complete when first seen (the common case) costs no timer change: the keepalive (or
+         * header) timer left pending meanwhile finds the connection busy and does nothing (see
+         * on_client_timer), and request_finish arms the next keepalive timeout. */
+        if (n == 0) {
+            if (!c->timer_is_header)
+                arm_timer(c, true, cfg->timeouts.client_header_ms);
             return;
-        evtimer_del(c->timer);
+        }
         struct lintel_request *req = request_new(c);
         if (!req) {
             lintel_error("out of memory for a request from %s", c->ip);
@@ -890,7 +894,7 @@ static void on_client_timer(evutil_socket_t fd, short what, void *arg)
 {
     struct lintel_client *c = arg;
     if (c->state != CLIENT_IDLE)
-        return;
+        return; /* a timer left pending when a request started: request_finish re-arms */
     if (c->timer_is_header && evbuffer_get_length(bufferevent_get_input(c->bev)) > 0) {
         struct lintel_request *req = request_new(c);
         if (req) {

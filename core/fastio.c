@@ -37,9 +37,8 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
     size_t len = evbuffer_get_length(in), want = READ_WINDOW;
     if (bev->wm_read.high) {
         if (len >= bev->wm_read.high) {
-            /* Only when the watermark was lowered under the data: setting it again makes
-             * libevent suspend reading, as its own callback would. */
-            bufferevent_setwatermark(bev, EV_READ, bev->wm_read.low, bev->wm_read.high);
+            /* Held (see on_input): reading was enabled again while the input is full. */
+            event_del(&bev->ev_read);
             return;
         }
         if (bev->wm_read.high - len < want)
@@ -97,6 +96,51 @@ static void flush_one(struct bufferevent *bev)
         event_del(&bev->ev_write);
     if (bev->writecb && left <= bev->wm_write.low)
         bev->writecb(bev, bev->cbarg); /* last: it may free bev */
+}
+
+/* The read high watermark, kept here instead of by libevent (whose input callback re-adds the
+ * read event, timeout included, on every change to the input): reading is held (the read event
+ * deleted) when the input reaches the watermark, and resumed when it drains below it. */
+static void hold_or_resume(struct lintel_fastio_conn *fc)
+{
+    struct bufferevent *bev = fc->bev;
+    size_t high = bev->wm_read.high;
+    bool full = high && evbuffer_get_length(bev->input) >= high;
+    if (full) {
+        if (!fc->held) {
+            fc->held = true;
+            event_del(&bev->ev_read);
+        }
+        return;
+    }
+    if (!fc->held)
+        return;
+    fc->held = false;
+    /* As libevent's unsuspend: re-armed (read timeout restarted) only while reading is on. */
+    if ((bufferevent_get_enabled(bev) & EV_READ) && !event_pending(&bev->ev_read, EV_READ, NULL))
+        event_add(&bev->ev_read, evutil_timerisset(&bev->timeout_read) ? &bev->timeout_read : NULL);
+}
+
+/* The input's callback: only additions can fill it, only removals can make room. */
+static void on_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+    struct lintel_fastio_conn *fc = arg;
+    if ((info->n_added && fc->bev->wm_read.high) || (info->n_deleted && fc->held))
+        hold_or_resume(fc);
+}
+
+void lintel_fastio_read_watermark(struct lintel_fastio_conn *fc, struct bufferevent *bev,
+                                  size_t low, size_t high)
+{
+    if (!fc->io) {
+        size_t l, h;
+        if (bufferevent_getwatermark(bev, EV_READ, &l, &h) < 0 || l != low || h != high)
+            bufferevent_setwatermark(bev, EV_READ, low, high);
+        return;
+    }
+    bev->wm_read.low = low;
+    bev->wm_read.high = high;
+    hold_or_resume(fc);
 }
 
 static void unqueue(struct lintel_fastio_conn *fc)
@@ -179,10 +223,21 @@ int lintel_fastio_attach(struct lintel_fastio *io, struct lintel_fastio_conn *fc
     fc->out_cb = evbuffer_add_cb(bev->output, on_output, fc);
     if (!fc->out_cb)
         return -1;
+    fc->in_cb = evbuffer_add_cb(bev->input, on_input, fc);
+    if (!fc->in_cb) {
+        evbuffer_remove_cb_entry(bev->output, fc->out_cb);
+        return -1;
+    }
     fc->io = io;
     fc->bev = bev;
     fc->prev = fc->next = NULL;
     fc->queued = false;
+    fc->held = false;
+    /* The read watermark moves here: with no high mark libevent disables its input callback
+     * (and lifts its own suspension); the mark itself stays in bev->wm_read, read by on_read. */
+    size_t low = bev->wm_read.low, high = bev->wm_read.high;
+    bufferevent_setwatermark(bev, EV_READ, low, 0);
+    bev->wm_read.high = high;
     /* The read event gets the new callback; event_assign wants it neither pending nor active. */
     bool reading = event_pending(&bev->ev_read, EV_READ, NULL);
     event_del(&bev->ev_read);
@@ -190,6 +245,7 @@ int lintel_fastio_attach(struct lintel_fastio *io, struct lintel_fastio_conn *fc
                  EV_READ | EV_PERSIST | EV_FINALIZE, on_read, bev);
     if (reading)
         event_add(&bev->ev_read, evutil_timerisset(&bev->timeout_read) ? &bev->timeout_read : NULL);
+    hold_or_resume(fc);
     return 0;
 }
 
@@ -199,6 +255,37 @@ void lintel_fastio_detach(struct lintel_fastio_conn *fc)
         return;
     unqueue(fc);
     evbuffer_remove_cb_entry(fc->bev->output, fc->out_cb);
+    evbuffer_remove_cb_entry(fc->bev->input, fc->in_cb);
     fc->io = NULL;
     fc->bev = NULL;
+}
+
+/* Cheap forms of bufferevent calls made on every request. */
+
+static bool tv_eq(const struct timeval *set, const struct timeval *want)
+{
+    if (!want)
+        return !evutil_timerisset(set);
+    return set->tv_sec == want->tv_sec && set->tv_usec == want->tv_usec;
+}
+
+void lintel_fastio_set_timeouts(struct bufferevent *bev, const struct timeval *rt,
+                                const struct timeval *wt)
+{
+    if (tv_eq(&bev->timeout_read, rt) && tv_eq(&bev->timeout_write, wt))
+        return;
+    bufferevent_set_timeouts(bev, rt, wt);
+}
+
+void lintel_fastio_enable(struct bufferevent *bev, short events)
+{
+    short off = (short)(events & ~bufferevent_get_enabled(bev));
+    if (off)
+        bufferevent_enable(bev, off);
+}
+
+void lintel_fastio_write_watermark(struct bufferevent *bev, size_t low, size_t high)
+{
+    if (bev->wm_write.low != low || bev->wm_write.high != high)
+        bufferevent_setwatermark(bev, EV_WRITE, low, high);
 }

@@ -63,12 +63,19 @@ static bool valid_value(const char *v, size_t len)
     return lintel_http1_field_ok(v, len);
 }
 
+static void headers_remove_n(struct lintel_headers *hs, const char *name, size_t len)
+{
+    for (size_t i = 0; i < hs->n; i++) {
+        struct lintel_header *h = &hs->v[i];
+        if (!(h->flags & LINTEL_HDR_DELETED) && h->name_len == len &&
+            strncasecmp(h->name, name, len) == 0)
+            h->flags |= LINTEL_HDR_DELETED;
+    }
+}
+
 static void headers_remove(struct lintel_headers *hs, const char *name)
 {
-    struct lintel_header *h;
-    size_t len = strlen(name);
-    while ((h = lintel_headers_get(hs, name, len)))
-        h->flags |= LINTEL_HDR_DELETED;
+    headers_remove_n(hs, name, strlen(name));
 }
 
 /* Appends copies of name and value, which the caller has validated. */
@@ -379,13 +386,25 @@ static int h_resp_header_set(lintel_req *r, const char *name, const char *value,
     struct lintel_request *req = REQ(r);
     if (!valid_name(name) || !valid_value(value, len) || !response_open(req))
         return -1;
-    if (has_response(req))
+    if (has_response(req)) {
         headers_remove(&req->resp.headers, name);
-    else /* pending: a removal marker makes the later apply replace, not add */
-        headers_remove(&req->pending_resp, name);
-    if (!has_response(req) && headers_append(req, &req->pending_resp, name, "", 0) == 0)
-        req->pending_resp.v[req->pending_resp.n - 1].flags |= LINTEL_HDR_DELETED;
-    return resp_add(req, name, value, len);
+        return resp_add(req, name, value, len);
+    }
+    /* Pending: a removal marker makes the later apply replace, not add. The marker and the
+     * header share one copy of the name. */
+    struct lintel_headers *hs = &req->pending_resp;
+    size_t nlen = strlen(name);
+    headers_remove_n(hs, name, nlen);
+    char *n = lintel_arena_strndup(req->arena, name, nlen);
+    char *v = lintel_arena_strndup(req->arena, value, len);
+    if (!n || !v)
+        return -1;
+    if (lintel_headers_add(hs, req->arena, n, nlen, n + nlen, 0) == 0)
+        hs->v[hs->n - 1].flags |= LINTEL_HDR_DELETED;
+    if (lintel_headers_add(hs, req->arena, n, nlen, v, len) < 0)
+        return -1;
+    hs->v[hs->n - 1].flags |= LINTEL_HDR_SET;
+    return 0;
 }
 
 static int h_resp_header_add(lintel_req *r, const char *name, const char *value, size_t len)
@@ -404,6 +423,27 @@ static int h_resp_header_remove(lintel_req *r, const char *name)
     if (!has_response(req) && headers_append(req, &req->pending_resp, name, "", 0) == 0)
         req->pending_resp.v[req->pending_resp.n - 1].flags |= LINTEL_HDR_DELETED;
     return 0;
+}
+
+void lintel_host_apply_pending(struct lintel_request *req)
+{
+    struct lintel_headers pend = req->pending_resp;
+    if (pend.n == 0 || !has_response(req))
+        return; /* nothing to apply, or nothing to apply it to: it stays pending */
+    req->pending_resp = (struct lintel_headers){0};
+    if (!response_open(req))
+        return;
+    /* The entries were validated when set and live in the request's arena: applied as they are. */
+    struct lintel_headers *hs = &req->resp.headers;
+    for (size_t i = 0; i < pend.n; i++) {
+        const struct lintel_header *x = &pend.v[i];
+        if (x->flags & LINTEL_HDR_DELETED) {
+            headers_remove_n(hs, x->name, x->name_len);
+            continue;
+        }
+        if (lintel_headers_add(hs, req->arena, x->name, x->name_len, x->value, x->value_len) == 0)
+            hs->v[hs->n - 1].flags |= LINTEL_HDR_SET;
+    }
 }
 
 /* ---- upstream choice ---------------------------------------------------------------------- */

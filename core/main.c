@@ -18,6 +18,7 @@
 #include "dns.h"
 #include "health.h"
 #include "log.h"
+#include "mm.h"
 #include "metrics.h"
 #include "plugin_host.h"
 #include "plugin_loader.h"
@@ -385,6 +386,7 @@ cleanup:
 
 int main(int argc, char **argv)
 {
+    lintel_mm_install(); /* before libevent allocates anything (mm.h) */
     const char *path = NULL;
     bool test_only = false;
     int opt;

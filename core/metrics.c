@@ -493,8 +493,7 @@ static int render_plugins(struct lintel_registry *reg, struct evbuffer *out)
         if (shadowed(&a, i))
             continue;
         add_image_labels(out, "lintel_plugin_inflight", a.v[i]);
-        evbuffer_add_printf(out, "} %ld\n",
-                            atomic_load_explicit(&a.v[i]->inflight, memory_order_relaxed));
+        evbuffer_add_printf(out, "} %ld\n", lintel_image_inflight(a.v[i]));
     }
     add_family(out, "lintel_plugin_image_state", "gauge",
                "1 for the state a plugin image is in (active, draining, unloaded), else 0.");

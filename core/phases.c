@@ -63,7 +63,8 @@ int lintel_phases_init(struct lintel_request *req)
                 pick++;
         }
         req->chosen[i] = s->alts[pick];
-        atomic_fetch_add_explicit(&req->chosen[i]->img->inflight, 1, memory_order_relaxed);
+        lintel_image_inflight_add(req->chosen[i]->img, req->client->worker->id,
+                                  lintel_host_workers(), 1);
     }
     req->chain = ch;
     return 0;
@@ -220,18 +221,7 @@ void lintel_phases_body_buffered(struct lintel_request *req)
 /* Applies headers set before the response existed onto it (set semantics). */
 static void apply_pending(struct lintel_request *req)
 {
-    const struct lintel_host_api *h = lintel_host_api_get();
-    struct lintel_headers pend = req->pending_resp;
-    req->pending_resp.n = 0;
-    req->pending_resp.v = NULL;
-    req->pending_resp.cap = 0;
-    for (size_t i = 0; i < pend.n; i++) {
-        const struct lintel_header *x = &pend.v[i];
-        if (x->flags & LINTEL_HDR_DELETED)
-            h->resp_header_remove((lintel_req *)req, x->name);
-        else
-            h->resp_header_add((lintel_req *)req, x->name, x->value, x->value_len);
-    }
+    lintel_host_apply_pending(req);
 }
 
 int lintel_phases_response_headers(struct lintel_request *req)
@@ -288,7 +278,8 @@ void lintel_phases_end(struct lintel_request *req)
         }
     }
     for (unsigned i = 0; i < ch->nslots; i++)
-        atomic_fetch_sub_explicit(&req->chosen[i]->img->inflight, 1, memory_order_relaxed);
+        lintel_image_inflight_add(req->chosen[i]->img, req->client->worker->id,
+                                  lintel_host_workers(), -1);
     const struct lintel_plugins *p = req->ws->snap->plugins;
     for (unsigned i = 0; req->ctx && i < p->ninstances; i++)
         if (req->ctx[i].cleanup) {

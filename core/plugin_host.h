@@ -93,6 +93,11 @@ lintel_handler_fn lintel_instance_handler(const struct lintel_instance *inst, en
 /* The host API table (one for the process). */
 const struct lintel_host_api *lintel_host_api_get(void);
 
+struct lintel_request;
+/* Applies the response headers plugins set before the response existed (kept in
+ * req->pending_resp, validated and copied when set) onto the response, with set semantics. */
+void lintel_host_apply_pending(struct lintel_request *req);
+
 /* The number of workers plugins see (worker_count); set before instances are created. */
 void lintel_host_workers_set(unsigned n);
 unsigned lintel_host_workers(void);

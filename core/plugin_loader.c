@@ -429,7 +429,8 @@ static int open_image(struct lintel_registry *reg, const char *src, const char *
     img->vminor = v[1];
     img->vpatch = v[2];
     atomic_init(&img->refs, 0);
-    atomic_init(&img->inflight, 0);
+    for (unsigned i = 0; i < LINTEL_INFLIGHT_SLOTS; i++)
+        atomic_init(&img->inflight[i].n, 0);
     atomic_init(&img->state, LINTEL_IMAGE_ACTIVE);
     img->desc = desc;
     img->dl = dl;
@@ -705,4 +706,12 @@ void lintel_registry_free(struct lintel_registry *reg)
     }
     rmdir(reg->run_dir); /* only when empty: someone else's files stay */
     free(reg);
+}
+
+long lintel_image_inflight(const struct lintel_image *img)
+{
+    long sum = 0;
+    for (unsigned i = 0; i < LINTEL_INFLIGHT_SLOTS; i++)
+        sum += atomic_load_explicit(&img->inflight[i].n, memory_order_relaxed);
+    return sum;
 }

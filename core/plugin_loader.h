@@ -22,10 +22,20 @@ enum lintel_image_state {
     LINTEL_IMAGE_UNLOADED, /* dlclosed; kept as a record for GET /-/plugins */
 };
 
+/* Requests running one of an image's instances, counted per worker so that a request costs no
+ * shared atomic: with at most LINTEL_INFLIGHT_SLOTS workers each worker owns a slot (a plain
+ * load and store), beyond that workers share slots with atomic adds. Readers sum the slots
+ * (lintel_image_inflight). */
+#define LINTEL_INFLIGHT_SLOTS 16
+struct lintel_inflight_slot {
+    atomic_long n;
+    char pad[64 - sizeof(atomic_long)]; /* 64 bytes apart: no two counters share a cache line */
+};
+
 struct lintel_image {
     struct lintel_image *next;
     atomic_uint refs;      /* instances (and snapshots) holding it */
-    atomic_long inflight;  /* requests currently running one of its instances */
+    struct lintel_inflight_slot inflight[LINTEL_INFLIGHT_SLOTS]; /* see lintel_image_inflight */
     _Atomic int state;     /* enum lintel_image_state */
     const struct lintel_plugin *desc; /* inside the image; NULL once unloaded */
     void *dl;
@@ -37,6 +47,20 @@ struct lintel_image {
     char src_path[512];    /* where it was found */
     char run_path[512];    /* the private copy that was dlopened */
 };
+
+/* Requests running one of img's instances now (any thread). */
+long lintel_image_inflight(const struct lintel_image *img);
+/* Worker `worker` starts (+1) or ends (-1) a request running one of img's instances. */
+static inline void lintel_image_inflight_add(struct lintel_image *img, unsigned worker,
+                                             unsigned nworkers, long d)
+{
+    atomic_long *n = &img->inflight[worker % LINTEL_INFLIGHT_SLOTS].n;
+    if (nworkers <= LINTEL_INFLIGHT_SLOTS)
+        atomic_store_explicit(n, atomic_load_explicit(n, memory_order_relaxed) + d,
+                              memory_order_relaxed);
+    else
+        atomic_fetch_add_explicit(n, d, memory_order_relaxed);
+}
 
 struct lintel_registry;
 

@@ -88,8 +88,7 @@ struct lintel_upconn *lintel_pool_acquire(struct lintel_worker *w,
         return NULL;
     struct lintel_upconn *c = p->idle;
     unlink_idle(c);
-    bufferevent_set_timeouts(c->bev, NULL, NULL);
-    return c;
+    return c; /* the idle timeout stays until attach sets the request's */
 }
 
 void lintel_pool_release(struct lintel_worker *w, const struct lintel_target_conf *t,
@@ -112,9 +111,9 @@ void lintel_pool_release(struct lintel_worker *w, const struct lintel_target_con
     p->nidle++;
     struct timeval tv = {(time_t)(idle_ms / 1000), (suseconds_t)(idle_ms % 1000) * 1000};
     bufferevent_setcb(c->bev, on_idle_read, NULL, on_idle_event, c);
-    bufferevent_setwatermark(c->bev, EV_READ, 0, 0);
+    /* The read watermarks stay: any byte is unexpected here (on_idle_read). */
     bufferevent_set_timeouts(c->bev, &tv, NULL);
-    bufferevent_enable(c->bev, EV_READ);
+    lintel_fastio_enable(c->bev, EV_READ);
 }
 
 void lintel_pools_free(struct lintel_worker *w)

@@ -238,14 +238,22 @@ static void attach(struct lintel_request *req, struct lintel_upconn *c)
     req->up_connect_us = 0;
     c->req_sent = false;
     bufferevent_setcb(c->bev, on_up_read, on_up_write, on_up_event, c);
-    bufferevent_setwatermark(c->bev, EV_READ, 0, cfg->limits.header_bytes + LINTEL_READ_AHEAD);
-    bufferevent_setwatermark(c->bev, EV_WRITE, LINTEL_OUT_LOW, 0);
+    /* Pooled connections keep their watermarks: these calls cost nothing when unchanged. */
+    lintel_fastio_read_watermark(&c->fio, c->bev, 0, cfg->limits.header_bytes + LINTEL_READ_AHEAD);
+    lintel_fastio_write_watermark(c->bev, LINTEL_OUT_LOW, 0);
     /* While connecting, libevent applies the write timeout to the connect; a TLS handshake
      * also waits to read, under the same connect timeout. The read timeout starts once the
-     * request is sent (an upload may take longer than read_ms). */
+     * request is sent (an upload may take longer than read_ms). A request without a body on a
+     * connected connection is sent in this loop pass (its head is written at the end of it):
+     * its read timeout starts here, and lintel_upstream_request_sent finds nothing to change. */
     struct timeval wt = ms_tv(c->connected ? up->send_ms : up->connect_ms);
-    bufferevent_set_timeouts(c->bev, c->tls && !c->connected ? &wt : NULL, &wt);
-    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    if (c->connected && req->body_done && req->head.body == LINTEL_BODY_NONE) {
+        struct timeval rt = ms_tv(up->read_ms);
+        bufferevent_set_timeouts(c->bev, &rt, &wt);
+    } else {
+        bufferevent_set_timeouts(c->bev, c->tls && !c->connected ? &wt : NULL, &wt);
+    }
+    lintel_fastio_enable(c->bev, EV_READ | EV_WRITE);
 }
 
 /* connect_next's failures. */
@@ -343,8 +351,9 @@ void lintel_upstream_request_sent(struct lintel_request *req)
     c->req_sent = true;
     /* Start the read timeout now: the upstream has everything it needs to answer. */
     if (c->connected && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
-        struct timeval rt = ms_tv(req->upstream->read_ms), wt = ms_tv(req->upstream->send_ms);
-        bufferevent_set_timeouts(c->bev, &rt, &wt);
+        struct timeval rt = ms_tv(req->upstream->read_ms);
+        struct timeval wt = ms_tv(req->upstream->send_ms);
+        lintel_fastio_set_timeouts(c->bev, &rt, &wt); /* often set by attach already */
     }
 }
 

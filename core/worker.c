@@ -382,9 +382,28 @@ void lintel_worker_stop(struct lintel_worker *w)
     wake(w);
 }
 
+struct lintel_arena *lintel_worker_arena(struct lintel_worker *w)
+{
+    if (w->narenas)
+        return w->arenas[--w->narenas];
+    return lintel_arena_new(LINTEL_REQUEST_ARENA);
+}
+
+void lintel_worker_arena_done(struct lintel_worker *w, struct lintel_arena *a)
+{
+    if (w->narenas == LINTEL_WORKER_ARENAS) {
+        lintel_arena_free(a);
+        return;
+    }
+    lintel_arena_reset(a);
+    w->arenas[w->narenas++] = a;
+}
+
 void lintel_worker_join(struct lintel_worker *w)
 {
     pthread_join(w->thread, NULL);
+    while (w->narenas)
+        lintel_arena_free(w->arenas[--w->narenas]);
     lintel_snapshot_unref(atomic_exchange(&w->pending, NULL));
     if (w->current)
         lintel_wsnap_unref(w->current);

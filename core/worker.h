@@ -47,6 +47,9 @@ struct lintel_wsnap {
     struct lintel_wsnap *users_next;    /* in users->views */
 };
 
+#define LINTEL_WORKER_ARENAS 64
+#define LINTEL_REQUEST_ARENA 8192 /* first block of a request's arena */
+
 struct lintel_worker {
     unsigned id;
     pthread_t thread;
@@ -81,8 +84,18 @@ struct lintel_worker {
     struct lintel_httpc *httpc;           /* plugins' outbound HTTP (libcurl multi) */
     struct lintel_task *tasks;            /* plugins' worker timers and calls */
     uint64_t request_seq; /* for request ids */
+    /* Request arenas kept for reuse (lintel_worker_arena / lintel_worker_arena_done): a request
+     * costs no malloc for its arena while fewer than this many are in flight at once. */
+    struct lintel_arena *arenas[LINTEL_WORKER_ARENAS];
+    unsigned narenas;
     uint64_t id_seed;
 };
+
+/* A request arena (first block LINTEL_REQUEST_ARENA bytes): a recycled one when the worker has
+ * one. NULL when out of memory. */
+struct lintel_arena *lintel_worker_arena(struct lintel_worker *w);
+/* The request is over: runs a's cleanups, and keeps it for reuse or frees it. */
+void lintel_worker_arena_done(struct lintel_worker *w, struct lintel_arena *a);
 
 /* Creates the listening sockets for worker w (SO_REUSEPORT, so every worker has its own). Called
  * by the main thread before any worker starts, so that a bad address is a startup error.

@@ -67,6 +67,10 @@ int auth_table_put(struct auth_table *t, const EVP_MD *md, const void *key, size
 /* The value of key in *value: 0, or -1 when absent (or when hashing fails). */
 int auth_table_get(const struct auth_table *t, const EVP_MD *md, const void *key, size_t len,
                    uint32_t *value);
+/* The same, hashing with ctx (reused from call to call: no allocation per lookup; NULL: a
+ * context of its own, as auth_table_get). */
+int auth_table_get_ctx(const struct auth_table *t, const EVP_MD *md, EVP_MD_CTX *ctx,
+                       const void *key, size_t len, uint32_t *value);
 
 void auth_table_free(struct auth_table *t);
 
@@ -197,8 +201,10 @@ struct auth {
     enum auth_method methods[AUTH_NMETHODS];
     unsigned nmethods;
     int hide_credentials;
-    uint32_t anonymous;             /* consumer index, or AUTH_NO_CONSUMER */
-    EVP_MD *sha256;                 /* fetched once: see auth_sha256 */
+    uint32_t anonymous;  /* consumer index, or AUTH_NO_CONSUMER */
+    EVP_MD *sha256;      /* fetched once: see auth_sha256 */
+    EVP_MD_CTX **md_ctx; /* one per worker (auth_md_ctx), nmd_ctx of them */
+    unsigned nmd_ctx;
     char *challenge[AUTH_NMETHODS]; /* WWW-Authenticate value per method (NULL: none) */
     char *bearer_invalid;           /* the Bearer challenge with error="invalid_token" */
 
@@ -238,6 +244,9 @@ enum auth_outcome {
 };
 
 enum auth_ext_state { AUTH_EXT_UNTRIED, AUTH_EXT_DENIED, AUTH_EXT_DOWN };
+
+/* The digest context of the worker running r, or NULL (then each hash makes its own). */
+EVP_MD_CTX *auth_md_ctx(const struct auth *a, lintel_req *r);
 
 struct auth_attempt {
     struct auth *a;

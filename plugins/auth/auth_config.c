@@ -593,11 +593,20 @@ void auth_config_destroy(void *instance)
         auth_jwt_key_free(&a->jwt[i]);
     free(a->jwt);
     auth_table_free(&a->issuers);
+    for (unsigned i = 0; i < a->nmd_ctx; i++)
+        EVP_MD_CTX_free(a->md_ctx[i]);
+    free(a->md_ctx);
     EVP_MD_free(a->sha256);
     names_free(&a->ext.forward);
     names_free(&a->ext.upstream);
     names_free(&a->ext.denial);
     free(a);
+}
+
+EVP_MD_CTX *auth_md_ctx(const struct auth *a, lintel_req *r)
+{
+    unsigned w = a->host->req_worker(r);
+    return w < a->nmd_ctx ? a->md_ctx[w] : NULL;
 }
 
 int auth_config_create(const struct lintel_host_api *host, lintel_instance *self,
@@ -615,6 +624,14 @@ int auth_config_create(const struct lintel_host_api *host, lintel_instance *self
         host->cfg_error(err, NULL, "OpenSSL has no SHA-256");
         auth_config_destroy(a);
         return -1;
+    }
+    /* One digest context per worker, so that hashing a presented key allocates nothing. */
+    unsigned nw = host->worker_count();
+    a->md_ctx = nw ? calloc(nw, sizeof(*a->md_ctx)) : NULL;
+    for (unsigned i = 0; a->md_ctx && i < nw; i++) {
+        if (!(a->md_ctx[i] = EVP_MD_CTX_new()))
+            break;
+        a->nmd_ctx = i + 1;
     }
     if (read_config(&b, config) < 0) {
         auth_config_destroy(a);

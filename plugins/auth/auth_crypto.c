@@ -22,6 +22,18 @@ int auth_sha256(const EVP_MD *md, const void *a, size_t alen, const void *b, siz
     return ok ? 0 : -1;
 }
 
+/* auth_sha256 with a caller's context, reset by the init. */
+static int sha256_with(EVP_MD_CTX *ctx, const EVP_MD *md, const void *a, size_t alen,
+                       unsigned char out[AUTH_DIGEST_LEN])
+{
+    unsigned int n = 0;
+    return EVP_DigestInit_ex(ctx, md ? md : EVP_sha256(), NULL) == 1 &&
+                   EVP_DigestUpdate(ctx, a, alen) == 1 && EVP_DigestFinal_ex(ctx, out, &n) == 1 &&
+                   n == AUTH_DIGEST_LEN
+               ? 0
+               : -1;
+}
+
 int auth_sha256_list(const EVP_MD *md, const void *prefix, size_t plen, const char *const *list,
                      size_t n, unsigned char out[AUTH_DIGEST_LEN])
 {
@@ -151,8 +163,16 @@ int auth_table_put(struct auth_table *t, const EVP_MD *md, const void *key, size
 int auth_table_get(const struct auth_table *t, const EVP_MD *md, const void *key, size_t len,
                    uint32_t *value)
 {
+    return auth_table_get_ctx(t, md, NULL, key, len, value);
+}
+
+int auth_table_get_ctx(const struct auth_table *t, const EVP_MD *md, EVP_MD_CTX *ctx,
+                       const void *key, size_t len, uint32_t *value)
+{
     unsigned char d[AUTH_DIGEST_LEN];
-    if (!t->slots || auth_sha256(md, key, len, NULL, 0, d) < 0)
+    if (!t->slots)
+        return -1;
+    if (ctx ? sha256_with(ctx, md, key, len, d) < 0 : auth_sha256(md, key, len, NULL, 0, d) < 0)
         return -1;
     const struct auth_slot *s = slot_find(t, d);
     if (!s->used)

@@ -134,7 +134,8 @@ enum auth_outcome auth_key_run(struct auth_attempt *at)
         v = (struct lintel_str){decoded, (size_t)n};
     }
     uint32_t consumer;
-    if (v.len == 0 || auth_table_get(&a->keys, a->sha256, v.ptr, v.len, &consumer) < 0)
+    if (v.len == 0 ||
+        auth_table_get_ctx(&a->keys, a->sha256, auth_md_ctx(a, at->r), v.ptr, v.len, &consumer) < 0)
         return refused(at, "invalid api key");
     if (a->hide_credentials &&
         (header ? h->req_header_remove(at->r, header) : auth_remove_arg(at, arg)) < 0)
@@ -161,7 +162,8 @@ enum auth_outcome auth_basic_run(struct auth_attempt *at)
     if (rc < 0)
         return refused(at, "malformed basic credentials");
     uint32_t i;
-    if (auth_table_get(&a->users, a->sha256, user.ptr, user.len, &i) < 0) {
+    if (auth_table_get_ctx(&a->users, a->sha256, auth_md_ctx(a, at->r), user.ptr, user.len, &i) <
+        0) {
         /* Spend the time a known user costs, so that timing does not list the users. */
         if (a->nbasic)
             auth_password_check(&a->basic[0].password, a->sha256, password.ptr, password.len);

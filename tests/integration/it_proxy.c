@@ -2,7 +2,9 @@
  * hop-by-hop headers, keepalive and pipelining, body framing both ways, bodiless answers,
  * 100-continue, and the JSON errors for what cannot be proxied. Each test starts its own origin
  * and gateway so that counts (connections at the origin) start from zero. */
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "harness.h"
@@ -269,6 +271,55 @@ static void test_pipelined_requests_answered_in_order(void)
     it_conn_close(&c);
 }
 
+/* More pipelined requests than the gateway reads ahead (header_bytes 32k + 64 KiB): reading
+ * stops at that watermark and resumes as requests are answered (core/fastio.c keeps the mark),
+ * so every request must still get its answer, in order. A thread sends while this one reads. */
+#define PIPELINED 6000
+
+struct pipeline_send {
+    int fd;
+    const char *data;
+    size_t len;
+    int rc;
+};
+
+static void *pipeline_sender(void *arg)
+{
+    struct pipeline_send *ps = arg;
+    struct it_conn c = {.fd = ps->fd};
+    ps->rc = it_conn_send(&c, ps->data, ps->len);
+    return NULL;
+}
+
+static void test_pipelining_past_read_watermark(void)
+{
+    start();
+    static const char one[] = "GET /echo/p HTTP/1.1\r\nHost: x\r\n\r\n";
+    size_t n1 = sizeof one - 1, len = n1 * PIPELINED;
+    char *data = malloc(len);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(data);
+    for (size_t i = 0; i < PIPELINED; i++)
+        memcpy(data + i * n1, one, n1);
+    CU_ASSERT_FATAL(len > (32 + 64) * 1024);
+    struct it_conn c;
+    CU_ASSERT_FATAL(it_conn_open(&c, gw->port) == 0);
+    struct pipeline_send ps = {.fd = c.fd, .data = data, .len = len, .rc = -1};
+    pthread_t t;
+    CU_ASSERT_FATAL(pthread_create(&t, NULL, pipeline_sender, &ps) == 0);
+    int answered = 0;
+    struct it_response r;
+    while (answered < PIPELINED && it_conn_read_response(&c, false, 10000, &r) == 0) {
+        if (r.status == 200 && it_json_eq(r.body.data, "target", "/echo/p"))
+            answered++;
+        it_response_free(&r);
+    }
+    pthread_join(t, NULL);
+    CU_ASSERT_EQUAL(ps.rc, 0);
+    CU_ASSERT_EQUAL(answered, PIPELINED);
+    it_conn_close(&c);
+    free(data);
+}
+
 static void test_chunked_request_body(void)
 {
     start();
@@ -507,6 +558,8 @@ static CU_TestInfo tests[] = {
     {"hop-by-hop response headers are removed", test_hop_by_hop_response_headers_removed},
     {"50 requests: one client and one upstream connection", test_keepalive_reuse_both_sides},
     {"pipelined requests are answered in order", test_pipelined_requests_answered_in_order},
+    {"6000 pipelined requests, past the read watermark, all answered",
+     test_pipelining_past_read_watermark},
     {"a chunked request body reaches the origin", test_chunked_request_body},
     {"a chunked response reaches the client intact", test_chunked_response_intact},
     {"read-to-close is re-chunked for HTTP/1.1", test_read_to_close_rechunked_for_http11},
