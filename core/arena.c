@@ -81,6 +81,7 @@ void lintel_arena_reset(struct lintel_arena *a)
     a->head = a->first;
     a->head->next = NULL;
     a->head->used = 0;
+    a->cleanups = NULL; /* one registered by a cleanup lived in the memory just reset */
     a->total = 0;
     a->next_size = a->first->size * 2;
 }

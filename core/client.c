@@ -550,9 +550,12 @@ static void begin_body(struct lintel_request *req)
 void lintel_request_proceed(struct lintel_request *req)
 {
     struct lintel_client *c = req->client;
+    unsigned served = c->requests;
     begin_body(req);
     lintel_upstream_start(req);
-    if (c->req == req && !req->body_buffered)
+    /* upstream_start may have ended req (an error answer) and begun the next pipelined request,
+     * whose struct can sit at req's address (arenas are recycled): compare the count too. */
+    if (c->req == req && c->requests == served && !req->body_buffered)
         lintel_request_pump_body(req);
 }
 

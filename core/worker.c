@@ -382,6 +382,17 @@ void lintel_worker_stop(struct lintel_worker *w)
     wake(w);
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+#define LINTEL_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define LINTEL_ASAN 1
+#endif
+#endif
+#ifndef LINTEL_ASAN
+#define LINTEL_ASAN 0
+#endif
+
 struct lintel_arena *lintel_worker_arena(struct lintel_worker *w)
 {
     if (w->narenas)
@@ -391,7 +402,9 @@ struct lintel_arena *lintel_worker_arena(struct lintel_worker *w)
 
 void lintel_worker_arena_done(struct lintel_worker *w, struct lintel_arena *a)
 {
-    if (w->narenas == LINTEL_WORKER_ARENAS) {
+    /* Under ASan every request gets fresh memory, so that a pointer kept past the end of a
+     * request is reported instead of reading the next request's data. */
+    if (LINTEL_ASAN || w->narenas == LINTEL_WORKER_ARENAS) {
         lintel_arena_free(a);
         return;
     }
