@@ -117,6 +117,21 @@ static void test_namespaces(void)
 
 /* ---- counters under contention ---------------------------------------------------------- */
 
+static atomic_int race_go;
+
+/* Starts fn on each of THREADS jobs (job i at jobs + i * size), lets them all go at once through
+ * race_go and waits for every one. */
+static void run_threads(void *(*fn)(void *), void *jobs, size_t size)
+{
+    pthread_t t[THREADS];
+    atomic_store(&race_go, 0);
+    for (int i = 0; i < THREADS; i++)
+        CU_ASSERT_FATAL(pthread_create(&t[i], NULL, fn, (char *)jobs + (size_t)i * size) == 0);
+    atomic_store(&race_go, 1);
+    for (int i = 0; i < THREADS; i++)
+        pthread_join(t[i], NULL);
+}
+
 struct counter_job {
     struct lintel_shared *s;
     uint64_t window_ms;
@@ -137,15 +152,12 @@ static void run_counter_threads(uint64_t window_ms)
 {
     struct lintel_shared *s = lintel_shared_new(1024, 0, 0);
     CU_ASSERT_FATAL(s != NULL);
-    pthread_t t[THREADS];
     struct counter_job jobs[THREADS];
-    for (int i = 0; i < THREADS; i++) {
+    for (int i = 0; i < THREADS; i++)
         jobs[i] = (struct counter_job){.s = s, .window_ms = window_ms};
-        CU_ASSERT_FATAL(pthread_create(&t[i], NULL, on_counter_thread, &jobs[i]) == 0);
-    }
+    run_threads(on_counter_thread, jobs, sizeof(jobs[0]));
     int failures = 0;
     for (int i = 0; i < THREADS; i++) {
-        pthread_join(t[i], NULL);
         failures += jobs[i].failures;
     }
     int64_t v = 0;
@@ -169,8 +181,6 @@ static void test_counter_threads_windowed(void)
  * raced; a key inserted twice would show up as a count below THREADS. */
 #define RACE_KEYS 2000
 
-static atomic_int race_go;
-
 static void *on_race_thread(void *arg)
 {
     struct counter_job *job = arg;
@@ -189,17 +199,12 @@ static void test_counter_insert_race(void)
 {
     struct lintel_shared *s = lintel_shared_new(4096, 0, 0);
     CU_ASSERT_FATAL(s != NULL);
-    atomic_store(&race_go, 0);
-    pthread_t t[THREADS];
     struct counter_job jobs[THREADS];
-    for (int i = 0; i < THREADS; i++) {
+    for (int i = 0; i < THREADS; i++)
         jobs[i] = (struct counter_job){.s = s};
-        CU_ASSERT_FATAL(pthread_create(&t[i], NULL, on_race_thread, &jobs[i]) == 0);
-    }
-    atomic_store(&race_go, 1);
+    run_threads(on_race_thread, jobs, sizeof(jobs[0]));
     int failures = 0;
     for (int i = 0; i < THREADS; i++) {
-        pthread_join(t[i], NULL);
         failures += jobs[i].failures;
     }
     CU_ASSERT_EQUAL(failures, 0);
@@ -297,17 +302,12 @@ static void test_counter_window_limit_threads(void)
 {
     struct lintel_shared *s = lintel_shared_new(1024, 0, 0);
     CU_ASSERT_FATAL(s != NULL);
-    atomic_store(&race_go, 0);
-    pthread_t t[THREADS];
     struct limit_job jobs[THREADS];
-    for (int i = 0; i < THREADS; i++) {
+    for (int i = 0; i < THREADS; i++)
         jobs[i] = (struct limit_job){.s = s};
-        CU_ASSERT_FATAL(pthread_create(&t[i], NULL, on_limit_thread, &jobs[i]) == 0);
-    }
-    atomic_store(&race_go, 1);
+    run_threads(on_limit_thread, jobs, sizeof(jobs[0]));
     int admitted = 0, failures = 0;
     for (int i = 0; i < THREADS; i++) {
-        pthread_join(t[i], NULL);
         admitted += jobs[i].admitted;
         failures += jobs[i].failures;
     }
@@ -429,17 +429,12 @@ static void test_cache_add_race(void)
 {
     struct lintel_shared *s = lintel_shared_new(0, 4096, 8);
     CU_ASSERT_FATAL(s != NULL);
-    atomic_store(&race_go, 0);
-    pthread_t t[THREADS];
     struct counter_job jobs[THREADS];
-    for (int i = 0; i < THREADS; i++) {
+    for (int i = 0; i < THREADS; i++)
         jobs[i] = (struct counter_job){.s = s, .window_ms = (uint64_t)i + 1}; /* its value */
-        CU_ASSERT_FATAL(pthread_create(&t[i], NULL, on_add_race_thread, &jobs[i]) == 0);
-    }
-    atomic_store(&race_go, 1);
+    run_threads(on_add_race_thread, jobs, sizeof(jobs[0]));
     int failures = 0;
     for (int i = 0; i < THREADS; i++) {
-        pthread_join(t[i], NULL);
         failures += jobs[i].failures;
     }
     CU_ASSERT_EQUAL(failures, 0);
@@ -667,17 +662,12 @@ static void test_reuse_under_threads(void)
 {
     struct lintel_shared *s = lintel_shared_new(16, 16, 8);
     CU_ASSERT_FATAL(s != NULL);
-    atomic_store(&race_go, 0);
-    pthread_t t[THREADS];
     struct churn_job jobs[THREADS];
-    for (int i = 0; i < THREADS; i++) {
+    for (int i = 0; i < THREADS; i++)
         jobs[i] = (struct churn_job){.s = s, .id = i};
-        CU_ASSERT_FATAL(pthread_create(&t[i], NULL, on_churn_thread, &jobs[i]) == 0);
-    }
-    atomic_store(&race_go, 1);
+    run_threads(on_churn_thread, jobs, sizeof(jobs[0]));
     int ok = 0, full = 0, wrong = 0;
     for (int i = 0; i < THREADS; i++) {
-        pthread_join(t[i], NULL);
         ok += jobs[i].ok;
         full += jobs[i].full;
         wrong += jobs[i].wrong;
