@@ -6,8 +6,6 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <stddef.h>
 
 #include <event2/buffer.h>
@@ -448,25 +446,33 @@ void lintel_host_apply_pending(struct lintel_request *req)
 
 /* ---- upstream choice ---------------------------------------------------------------------- */
 
+/* Upstream `name` (len bytes) of cfg, or NULL. */
+static const struct lintel_upstream_conf *upstream_named(const struct lintel_config *cfg,
+                                                         const char *name, size_t len)
+{
+    for (size_t i = 0; i < cfg->nupstreams; i++)
+        if (strlen(cfg->upstreams[i].name) == len && memcmp(cfg->upstreams[i].name, name, len) == 0)
+            return &cfg->upstreams[i];
+    return NULL;
+}
+
 static int h_set_upstream(lintel_req *r, const char *name)
 {
     struct lintel_request *req = REQ(r);
     const struct lintel_config *cfg = req->ws->snap->cfg;
     if (req->up || (req->phase > LINTEL_PHASE_BALANCE && !req->resending))
         return -1;
-    for (size_t i = 0; i < cfg->nupstreams; i++) {
-        if (strcmp(cfg->upstreams[i].name, name) != 0)
-            continue;
-        unsigned char *tried = lintel_arena_calloc(req->arena, cfg->upstreams[i].ntargets);
-        if (!tried)
-            return -1;
-        req->upstream = &cfg->upstreams[i];
-        req->balancer = req->ws->balancers[i];
-        req->tried = tried;
-        req->forced_target = -1;
-        return 0;
-    }
-    return -1;
+    const struct lintel_upstream_conf *up = upstream_named(cfg, name, strlen(name));
+    if (!up)
+        return -1;
+    unsigned char *tried = lintel_arena_calloc(req->arena, up->ntargets);
+    if (!tried)
+        return -1;
+    req->upstream = up;
+    req->balancer = req->ws->balancers[up - cfg->upstreams];
+    req->tried = tried;
+    req->forced_target = -1;
+    return 0;
 }
 
 static int h_set_target(lintel_req *r, const char *address)
@@ -660,40 +666,24 @@ static int upstream_url(const struct lintel_snapshot *snap, const struct lintel_
     const char *name = spec->url + sizeof(scheme) - 1;
     size_t nlen = strcspn(name, "/?");
     const char *rest = name + nlen;
-    const struct lintel_config *cfg = snap->cfg;
-    for (size_t i = 0; i < cfg->nupstreams; i++) {
-        const struct lintel_upstream_conf *up = &cfg->upstreams[i];
-        if (strlen(up->name) != nlen || strncmp(up->name, name, nlen) != 0 || !up->ntargets)
-            continue;
-        unsigned char skip[up->ntargets];
-        memset(skip, 0, up->ntargets);
-        lintel_health_skip_down(snap->health, up, skip);
-        for (size_t k = 0; k < up->ntargets; k++) {
-            size_t t = (upstream_url_turn + k) % up->ntargets;
-            if (skip[t])
-                continue;
-            upstream_url_turn = (unsigned)(t + 1);
-            const struct sockaddr_storage *ss = &up->targets[t].addr.ss;
-            char ip[INET6_ADDRSTRLEN];
-            unsigned port;
-            bool v6 = ss->ss_family == AF_INET6;
-            if (v6) {
-                const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
-                inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof(ip));
-                port = ntohs(a->sin6_port);
-            } else {
-                const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
-                inet_ntop(AF_INET, &a->sin_addr, ip, sizeof(ip));
-                port = ntohs(a->sin_port);
-            }
-            int len = snprintf(buf, cap, "http://%s%s%s:%u%s%s", v6 ? "[" : "", ip, v6 ? "]" : "",
-                               port, *rest == '/' ? "" : "/", rest);
-            if (len < 0 || (size_t)len >= cap)
-                return -1;
-            out->url = buf;
-            return 0;
-        }
+    const struct lintel_upstream_conf *up = upstream_named(snap->cfg, name, nlen);
+    if (!up || !up->ntargets)
         return -1;
+    unsigned char skip[up->ntargets];
+    memset(skip, 0, up->ntargets);
+    lintel_health_skip_down(snap->health, up, skip);
+    for (size_t k = 0; k < up->ntargets; k++) {
+        size_t t = (upstream_url_turn + k) % up->ntargets;
+        if (skip[t])
+            continue;
+        upstream_url_turn = (unsigned)(t + 1);
+        /* addr.text is "ip:port" ("[ip6]:port"), as the target was written or resolved. */
+        int len = snprintf(buf, cap, "http://%s%s%s", up->targets[t].addr.text,
+                           *rest == '/' ? "" : "/", rest);
+        if (len < 0 || (size_t)len >= cap)
+            return -1;
+        out->url = buf;
+        return 0;
     }
     return -1;
 }
@@ -891,19 +881,13 @@ static int h_upstream_healthy(lintel_req *r, const char *name)
 {
     struct lintel_request *req = REQ(r);
     const struct lintel_config *cfg = req->ws->snap->cfg;
-    if (!name)
+    const struct lintel_upstream_conf *up = name ? upstream_named(cfg, name, strlen(name)) : NULL;
+    if (!up)
         return -1;
-    for (size_t i = 0; i < cfg->nupstreams; i++) {
-        const struct lintel_upstream_conf *up = &cfg->upstreams[i];
-        if (strcmp(up->name, name) != 0)
-            continue;
-        unsigned char *skip = lintel_arena_calloc(req->arena, up->ntargets ? up->ntargets : 1);
-        if (!skip)
-            return -1;
-        size_t down = lintel_health_skip_down(req->ws->snap->health, up, skip);
-        return (int)(up->ntargets - down);
-    }
-    return -1;
+    unsigned char skip[up->ntargets ? up->ntargets : 1];
+    memset(skip, 0, sizeof(skip));
+    size_t down = lintel_health_skip_down(req->ws->snap->health, up, skip);
+    return (int)(up->ntargets - down);
 }
 
 static void h_metric_set(const lintel_instance *self, const char *name, int64_t value)
@@ -915,12 +899,7 @@ static void h_metric_set(const lintel_instance *self, const char *name, int64_t 
 
 static int h_upstream_exists(const lintel_instance *self, const char *name)
 {
-    if (!self || !self->cfg || !name)
-        return 0;
-    for (size_t i = 0; i < self->cfg->nupstreams; i++)
-        if (strcmp(self->cfg->upstreams[i].name, name) == 0)
-            return 1;
-    return 0;
+    return self && self->cfg && name && upstream_named(self->cfg, name, strlen(name));
 }
 
 static const struct lintel_host_api api = {

@@ -218,15 +218,9 @@ void lintel_phases_body_buffered(struct lintel_request *req)
     drive(req); /* same slot: the handler that asked runs again and finds the body */
 }
 
-/* Applies headers set before the response existed onto it (set semantics). */
-static void apply_pending(struct lintel_request *req)
-{
-    lintel_host_apply_pending(req);
-}
-
 int lintel_phases_response_headers(struct lintel_request *req)
 {
-    apply_pending(req);
+    lintel_host_apply_pending(req); /* headers set before the response existed */
     if (req->resp_phase_done || req->in_resp_phase || !req->chain ||
         !(req->chain->phases & (1u << LINTEL_PHASE_RESPONSE_HEADERS)))
         return 0;

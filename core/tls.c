@@ -5,9 +5,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
@@ -208,15 +205,8 @@ SSL *lintel_tls_upstream_ssl(SSL_CTX *ctx, const struct lintel_target_conf *t)
     if (t->sni) {
         if (SSL_set1_host(ssl, t->sni) != 1)
             goto fail;
-    } else {
-        char ip[INET6_ADDRSTRLEN];
-        const struct sockaddr_storage *ss = &t->addr.ss;
-        const void *a = ss->ss_family == AF_INET6
-                            ? (const void *)&((const struct sockaddr_in6 *)ss)->sin6_addr
-                            : (const void *)&((const struct sockaddr_in *)ss)->sin_addr;
-        if (!inet_ntop(ss->ss_family, a, ip, sizeof(ip)) ||
-            X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), ip) != 1)
-            goto fail;
+    } else if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), t->decl->host) != 1) {
+        goto fail; /* no sni: an IP target, whose declared host is the bare address */
     }
     return ssl;
 fail:

@@ -352,13 +352,8 @@ int lk_set_upstream_fn(lintel_req *r, const char *name)
     struct lk_req *k = kit(r);
     if (!name || !*name || (k->phase > LINTEL_PHASE_BALANCE && !k->resending))
         return -1;
-    if (declared.n) {
-        size_t i = 0;
-        while (i < declared.n && strcmp(declared.names[i], name) != 0)
-            i++;
-        if (i == declared.n)
-            return -1;
-    }
+    if (!lk_upstream_exists_fn(NULL, name))
+        return -1;
     char *copy = lk_strdup(k->arena, name, strlen(name));
     if (!copy)
         return -1;

@@ -31,6 +31,18 @@ static struct lk_headers *resp_headers(struct lk_req *k)
 }
 
 /* A new response: status and a copy of body, no headers. */
+/* No response yet: what lk_resend_fn leaves, and where start_response begins. */
+static void clear_response(struct lk_req *k)
+{
+    k->status = 0;
+    k->body = NULL;
+    k->body_len = 0;
+    k->own = false;
+    k->own_type = NULL;
+    k->resp_headers.head = NULL;
+    k->failure = LINTEL_UPSTREAM_OK;
+}
+
 static int start_response(struct lk_req *k, int status, const char *body, size_t len, bool own,
                           const char *type)
 {
@@ -38,13 +50,12 @@ static int start_response(struct lk_req *k, int status, const char *body, size_t
     char *type_copy = type ? lk_strdup(k->arena, type, strlen(type)) : NULL;
     if (!copy || (type && !type_copy))
         return -1;
+    clear_response(k);
     k->status = status;
     k->body = copy;
     k->body_len = len;
     k->own = own;
     k->own_type = type_copy;
-    k->resp_headers.head = NULL;
-    k->failure = LINTEL_UPSTREAM_OK;
     return 0;
 }
 
@@ -265,12 +276,6 @@ int lk_resend_fn(lintel_req *r)
         return -1;
     k->resent++;
     k->resending = true;
-    k->status = 0;
-    k->body = NULL;
-    k->body_len = 0;
-    k->own = false;
-    k->own_type = NULL;
-    k->resp_headers.head = NULL;
-    k->failure = LINTEL_UPSTREAM_OK;
+    clear_response(k);
     return 0;
 }

@@ -3,8 +3,6 @@
  * mv + SIGUSR1; an HTTP collector (a small server in this test) getting every record in batches;
  * a collector that is down or never answers leaving request latency alone, with the dropped
  * records counted in /-/metrics. */
-#include <errno.h>
-#include <libgen.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <poll.h>

@@ -11,7 +11,6 @@
  * The gateway runs one worker, so copies and requests share one event loop: the strictest case
  * for "the copy never delays the request". */
 #include <arpa/inet.h>
-#include <libgen.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -21,7 +20,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
