@@ -10,8 +10,7 @@
  * answer) on the original path and upstream, saved in the request context in REWRITE; a request
  * body is kept for that (req_body_buffer) only when it is small enough to be replayed.
  *
- * The configuration is read once in abtest_config.c; the handlers here only read the instance,
- * except for the per-worker "already logged" flags. */
+ * The configuration is read once in abtest_config.c; the handlers here only read the instance. */
 #include <stdlib.h>
 #include <string.h>
 

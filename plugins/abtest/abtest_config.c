@@ -440,11 +440,7 @@ static int read_scalars(struct abtest *t, const lintel_cfg *config, lintel_cfg_e
 int abtest_config_parse(struct abtest *t, const lintel_cfg *config, lintel_cfg_error *err)
 {
     const struct lintel_host_api *h = t->host;
-    if (h->cfg_type(config) != LINTEL_CFG_MAP) {
-        h->cfg_error(err, config, config ? "must be a map" : "required");
-        return -1;
-    }
-    if (lintel_cfg_check_keys(t->host, config, top_keys, err) < 0 || read_uid(t, config, err) < 0 ||
+    if (lintel_cfg_require_config(h, config, top_keys, err) < 0 || read_uid(t, config, err) < 0 ||
         read_scalars(t, config, err) < 0 || read_on_error(t, config, err) < 0 ||
         read_rules(t, config, err) < 0)
         goto fail;

@@ -4,7 +4,6 @@
 #ifndef LINTEL_CANARY_INTERNAL_H
 #define LINTEL_CANARY_INTERNAL_H
 
-#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -30,7 +29,8 @@ enum canary_metric {
     CANARY_M_FORCED,   /* decided by the override header or cookie */
     CANARY_M_FALLBACK, /* meant for the canary, which had no healthy target: sent to stable */
     CANARY_M_NO_KEY,   /* the key was absent: the client address was hashed instead */
-    CANARY_M_ERRORS,   /* set_upstream refused the canary upstream (not in the configuration) */
+    CANARY_M_ERRORS,   /* set_upstream refused the canary upstream (out of memory: the name
+                        * was checked at create) */
     CANARY_M_N
 };
 
@@ -73,8 +73,6 @@ struct canary {
     /* Per-worker counts, worker_count() of them (owned). Each worker touches only its own. */
     struct canary_worker *workers;
     unsigned nworkers;
-    /* Set once the unknown-upstream warning was logged (any worker). */
-    atomic_int warned_upstream;
 };
 
 /* Reads and checks the instance's config into c (zeroed by the caller, host and self set).

@@ -236,11 +236,7 @@ static enum lintel_result on_balance(lintel_req *r, void *instance)
         canary = 0;
     }
     if (canary && h->set_upstream(r, c->upstream) != 0) {
-        /* Checked at create (upstream_exists), so not expected: stable serves, logged once. */
-        if (atomic_exchange(&c->warned_upstream, 1) == 0)
-            h->log(c->self, LINTEL_LOG_LEVEL_ERROR,
-                   "upstream %s is not in the configuration: requests stay on the route's upstream",
-                   c->upstream);
+        /* The name was checked at create (upstream_exists): only out of memory; stable serves. */
         count(c, r, CANARY_M_ERRORS);
         canary = 0;
     }

@@ -328,9 +328,7 @@ int canary_config_parse(struct canary *c, const lintel_cfg *config, lintel_cfg_e
     const struct reader rd = {c->host, err};
     const struct lintel_host_api *h = c->host;
     const lintel_cfg *node, *ramp;
-    if (!config)
-        return fail(&rd, config, "required");
-    if (lintel_cfg_require_map(rd.h, config, top_keys, rd.err) < 0)
+    if (lintel_cfg_require_config(h, config, top_keys, err) < 0)
         return -1;
 
     if (!(node = h->cfg_get(config, "upstream")))

@@ -234,9 +234,7 @@ static int read_redis(const struct reader *rd, const lintel_cfg *node, struct ra
 {
     const struct lintel_host_api *h = rd->host;
     struct rl_redis_config *rc = &rl->redis;
-    if (h->cfg_type(node) != LINTEL_CFG_MAP)
-        return fail(rd, node, "must be a map");
-    if (lintel_cfg_check_keys(rd->host, node, redis_keys, rd->err) < 0)
+    if (lintel_cfg_require_map(h, node, redis_keys, rd->err) < 0)
         return -1;
 
     const lintel_cfg *host = h->cfg_get(node, "host");

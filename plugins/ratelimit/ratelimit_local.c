@@ -45,7 +45,6 @@
  * Failures of the store (a full counter table) let the request through: the limiter never fails
  * a request because of itself. A full cache only loses carries: token_bucket keys without a carry
  * are limited with fixed windows. */
-#include <stdlib.h>
 #include <string.h>
 
 #include "ratelimit.h"
