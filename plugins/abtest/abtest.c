@@ -14,12 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <lintel/hash.h>
+
 #include "abtest-internal.h"
 
 #define ABTEST_PRIORITY 500 /* after cors (9000): a preflight is never redirected */
-
-#define FNV_OFFSET 0xcbf29ce484222325ULL
-#define FNV_PRIME 0x100000001b3ULL
 
 /* What REWRITE did to one request, for RESPONSE_HEADERS; in the request arena. */
 struct abtest_ctx {
@@ -36,12 +35,8 @@ struct abtest_ctx {
 
 unsigned abtest_bucket(struct abtest_str salt, const char *uid, size_t len)
 {
-    uint64_t h = FNV_OFFSET;
-    for (size_t i = 0; i < salt.len; i++)
-        h = (h ^ (unsigned char)salt.s[i]) * FNV_PRIME;
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ (unsigned char)uid[i]) * FNV_PRIME;
-    return (unsigned)(h % ABTEST_BUCKETS);
+    uint64_t h = lintel_fnv1a64(LINTEL_FNV1A64_OFFSET, salt.s, salt.len);
+    return (unsigned)(lintel_fnv1a64(h, uid, len) % ABTEST_BUCKETS);
 }
 
 /* ---- instances (create, destroy: main thread) --------------------------------------------- */

@@ -84,9 +84,4 @@ int canary_config_parse(struct canary *c, const lintel_cfg *config, lintel_cfg_e
  * to 9999, into Unix milliseconds. Returns 0, or -1 with *why set to a short phrase. */
 int canary_parse_time(const char *s, uint64_t *unix_ms, const char **why);
 
-/* FNV-1a 64 of p[0..n) continuing from h. */
-uint64_t canary_fnv1a(uint64_t h, const void *p, size_t n);
-
-#define CANARY_FNV_OFFSET 0xcbf29ce484222325ULL
-
 #endif

@@ -17,6 +17,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <lintel/hash.h>
+
 #include "canary-internal.h"
 
 /* Runs before BALANCE plugins of priority 0 that pick a target of the upstream it chose. */
@@ -25,29 +27,6 @@
 
 static const char *const metric_names[CANARY_M_N] = {"canary",   "stable", "forced",
                                                      "fallback", "no_key", "errors"};
-
-uint64_t canary_fnv1a(uint64_t h, const void *p, size_t n)
-{
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++) {
-        h ^= b[i];
-        h *= 0x100000001b3ULL;
-    }
-    return h;
-}
-
-/* Spreads every bit of h over the low ones (the 64-bit finaliser of MurmurHash3, as
- * docs/plugins/canary.md states): FNV-1a alone leaves the low bits, which decide the bucket,
- * weakly mixed for keys that differ only in their last characters (uid 1, 2, 3...). */
-static uint64_t mix(uint64_t h)
-{
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ULL;
-    h ^= h >> 33;
-    return h;
-}
 
 /* The share of users on the canary now, in basis points. */
 static uint32_t current_bp(const struct canary *c, uint64_t now_ms)
@@ -228,7 +207,7 @@ static enum lintel_result on_balance(lintel_req *r, void *instance)
         uint32_t bp = current_bp(c, c->ramp ? h->now_ms() : 0);
         struct lintel_str k = user_key(c, r);
         uint32_t bucket =
-            (uint32_t)(mix(canary_fnv1a(c->hash_seed, k.ptr, k.len)) % CANARY_BUCKETS);
+            (uint32_t)(lintel_mix64(lintel_fnv1a64(c->hash_seed, k.ptr, k.len)) % CANARY_BUCKETS);
         canary = bucket < bp;
     }
     if (canary && c->upstream_fallback && h->upstream_healthy(r, c->upstream) == 0) {

@@ -4,6 +4,7 @@
 #include <strings.h>
 
 #include <lintel/config.h>
+#include <lintel/hash.h>
 
 #include "canary-internal.h"
 
@@ -353,12 +354,12 @@ int canary_config_parse(struct canary *c, const lintel_cfg *config, lintel_cfg_e
     if ((node = h->cfg_get(config, "key")) && read_key(&rd, c, node) < 0)
         return -1;
 
-    c->hash_seed = CANARY_FNV_OFFSET;
+    c->hash_seed = LINTEL_FNV1A64_OFFSET;
     if ((node = h->cfg_get(config, "seed"))) {
         const char *seed = h->cfg_str(node);
         if (!seed || !*seed)
             return fail(&rd, node, "must be a non-empty string");
-        c->hash_seed = canary_fnv1a(canary_fnv1a(c->hash_seed, seed, strlen(seed)), ":", 1);
+        c->hash_seed = lintel_fnv1a64(lintel_fnv1a64(c->hash_seed, seed, strlen(seed)), ":", 1);
     }
 
     if ((node = h->cfg_get(config, "override")) && read_override(&rd, c, node) < 0)

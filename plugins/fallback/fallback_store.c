@@ -5,6 +5,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <lintel/hash.h>
+
 #include "fallback.h"
 
 /* What an entry costs besides its key, headers and body (the struct, the allocator's share). */
@@ -12,11 +14,7 @@
 
 uint64_t fb_hash(const void *key, size_t len)
 {
-    const unsigned char *p = key;
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ p[i]) * 0x100000001b3ULL;
-    return h;
+    return lintel_fnv1a64(LINTEL_FNV1A64_OFFSET, key, len);
 }
 
 int fb_store_init(struct fb_store *s, size_t max_entries, uint64_t max_bytes)

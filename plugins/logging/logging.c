@@ -12,6 +12,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <lintel/hash.h>
+
 #include "logging-internal.h"
 
 /* ---- metrics ------------------------------------------------------------------------------- */
@@ -212,14 +214,7 @@ static struct lintel_str header(void *ctx, const char *name)
 /* FNV-1a of the id, then a 64-bit finaliser: ids that differ in one character land far apart. */
 static uint64_t id_hash(struct lintel_str id)
 {
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (size_t i = 0; i < id.len; i++)
-        h = (h ^ (unsigned char)id.ptr[i]) * 0x100000001b3ULL;
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ULL;
-    return h ^ (h >> 33);
+    return lintel_mix64(lintel_fnv1a64(LINTEL_FNV1A64_OFFSET, id.ptr, id.len));
 }
 
 static uint64_t next_random(struct lg_worker *w)

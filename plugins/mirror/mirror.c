@@ -18,6 +18,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <lintel/hash.h>
+
 #include "mirror-internal.h"
 
 #define MIRROR_PRIORITY (-100)
@@ -89,16 +91,7 @@ static int sampled(const struct mirror *m, struct lintel_str id)
 {
     if (m->sample_ppm >= MIRROR_SAMPLE_SCALE)
         return 1;
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (size_t i = 0; i < id.len; i++) {
-        h ^= (unsigned char)id.ptr[i];
-        h *= 0x100000001b3ULL;
-    }
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ULL;
-    h ^= h >> 33;
+    uint64_t h = lintel_mix64(lintel_fnv1a64(LINTEL_FNV1A64_OFFSET, id.ptr, id.len));
     return h % MIRROR_SAMPLE_SCALE < m->sample_ppm;
 }
 

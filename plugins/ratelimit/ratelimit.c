@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <lintel/hash.h>
+
 #include "ratelimit.h"
 
 static const char *const metric_names[RL_M_N] = {"allowed", "limited", "redis", "fallback",
@@ -58,10 +60,7 @@ struct keybuf {
 
 static void key_add(struct keybuf *k, const char *p, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        k->hash ^= (unsigned char)p[i];
-        k->hash *= UINT64_C(1099511628211);
-    }
+    k->hash = lintel_fnv1a64(k->hash, p, n);
     if (k->len < RL_KEY_MAX) {
         size_t room = RL_KEY_MAX - k->len;
         memcpy(k->out + k->len, p, n < room ? n : room);
@@ -85,7 +84,7 @@ static void key_part(struct keybuf *k, char tag, struct lintel_str v)
 static size_t build_key(const struct ratelimit *rl, lintel_req *r, char *out)
 {
     const struct lintel_host_api *h = rl->host;
-    struct keybuf k = {.out = out, .hash = UINT64_C(14695981039346656037)};
+    struct keybuf k = {.out = out, .hash = LINTEL_FNV1A64_OFFSET};
     for (unsigned i = 0; i < rl->nparts; i++) {
         const struct rl_part *p = &rl->parts[i];
         struct lintel_str v = {NULL, 0};
