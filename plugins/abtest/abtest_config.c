@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include <lintel/config.h>
+#include <lintel/text.h>
 
 #include "abtest-internal.h"
 
@@ -74,12 +75,6 @@ static int require_list(struct abtest *t, const lintel_cfg *node, lintel_cfg_err
     return 0;
 }
 
-static int is_tchar(unsigned char ch)
-{
-    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-           (ch && strchr("!#$%&'*+-.^_`|~", ch));
-}
-
 static int read_uid(struct abtest *t, const lintel_cfg *config, lintel_cfg_error *err)
 {
     const struct lintel_host_api *h = t->host;
@@ -110,7 +105,7 @@ static int read_uid(struct abtest *t, const lintel_cfg *config, lintel_cfg_error
     if (!(t->uid_name = get_text(t, name, err)))
         return -1;
     for (const char *p = t->uid_name; t->uid_from == ABTEST_UID_HEADER && *p; p++)
-        if (!is_tchar((unsigned char)*p)) {
+        if (!lintel_is_tchar((unsigned char)*p)) {
             h->cfg_error(err, name, "must be a header name");
             return -1;
         }
@@ -296,7 +291,7 @@ static int read_group(struct abtest *t, struct abtest_rule *rule, const lintel_c
         if (!g)
             return -1;
         for (const char *p = g; *p; p++)
-            if (!is_tchar((unsigned char)*p)) {
+            if (!lintel_is_tchar((unsigned char)*p)) {
                 h->cfg_error(err, group,
                              "must be a token (letters, digits, \"-._~\"...; no spaces)");
                 return -1;

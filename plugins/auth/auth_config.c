@@ -10,6 +10,7 @@
 #include <openssl/crypto.h>
 
 #include <lintel/config.h>
+#include <lintel/text.h>
 
 #include "auth-internal.h"
 
@@ -58,20 +59,6 @@ static int read_duration(struct build *b, const lintel_cfg *map, const char *key
     return n && b->h->cfg_duration_ms(n, out) < 0 ? fail(b, n, "must be a duration") : 0;
 }
 
-/* RFC 9110 token (a header name, a method). */
-static int is_token(const char *s)
-{
-    if (!*s)
-        return 0;
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              strchr("!#$%&'*+-.^_`|~", c)))
-            return 0;
-    }
-    return 1;
-}
-
 /* A query argument or cookie name: printable, none of the separators around it. */
 static int is_arg_name(const char *s)
 {
@@ -106,7 +93,7 @@ static int read_names(struct build *b, const lintel_cfg *map, const char *key, e
         const char *s = list ? b->h->cfg_str(item) : dflt[i];
         if (!s)
             return fail(b, item, "must be a string");
-        if (kind == HEADER_NAMES ? !is_token(s) : !is_arg_name(s))
+        if (kind == HEADER_NAMES ? !lintel_is_token(s, strlen(s)) : !is_arg_name(s))
             return fail(b, item,
                         kind == HEADER_NAMES ? "must be a header name"
                                              : "must be a query or cookie name");
@@ -473,9 +460,9 @@ static int read_external(struct build *b, const lintel_cfg *m)
     if ((strncmp(e->url, "http://", 7) != 0 && strncmp(e->url, "https://", 8) != 0) ||
         strpbrk(e->url, " \t\r\n"))
         return fail(b, b->h->cfg_get(m, "url"), "must be an http:// or https:// URL");
-    if (!is_token(e->method))
+    if (!lintel_is_token(e->method, strlen(e->method)))
         return fail(b, b->h->cfg_get(m, "method"), "must be an HTTP method");
-    if (e->consumer_header && !is_token(e->consumer_header))
+    if (e->consumer_header && !lintel_is_token(e->consumer_header, strlen(e->consumer_header)))
         return fail(b, b->h->cfg_get(m, "consumer_header"), "must be a header name");
     if (e->timeout_ms == 0)
         return fail(b, b->h->cfg_get(m, "timeout"), "must be positive");

@@ -4,6 +4,7 @@
 #include <strings.h>
 
 #include <lintel/config.h>
+#include <lintel/text.h>
 #include <lintel/hash.h>
 
 #include "canary-internal.h"
@@ -32,20 +33,13 @@ static int fail(const struct reader *rd, const lintel_cfg *node, const char *msg
     return -1;
 }
 
-/* RFC 9110 tchar: what header names are made of (also accepted for cookie names). */
-static int is_tchar(unsigned char ch)
-{
-    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-           (ch && strchr("!#$%&'*+-.^_`|~", ch));
-}
-
 /* The text of node when it is a non-empty token; NULL after reporting "must be <what>". */
 static const char *read_token(const struct reader *rd, const lintel_cfg *node, const char *what)
 {
     const char *s = rd->h->cfg_str(node);
     int ok = s && *s;
     for (const char *p = s; ok && *p; p++)
-        ok = is_tchar((unsigned char)*p);
+        ok = lintel_is_tchar((unsigned char)*p);
     if (!ok) {
         rd->h->cfg_error(rd->err, node, "must be %s", what);
         return NULL;

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include <lintel/plugin.h>
+#include <lintel/text.h>
 
 /* lintel's upper bound for `workers:` (docs/configuration.md). The ABI gives neither the worker
  * count nor this bound, so the per-worker regex table is sized for it. */
@@ -53,13 +54,6 @@ struct cors {
      * response carries Vary: Origin. */
     int vary_origin;
 };
-
-/* RFC 9110 tchar: what methods and header names are made of. */
-static inline int cors_is_tchar(unsigned char ch)
-{
-    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-           (ch && strchr("!#$%&'*+-.^_`|~", ch));
-}
 
 /* Reads and checks the instance's config into c (zeroed by the caller, host and self set).
  * Returns 0, or -1 after host->cfg_error; c then holds nothing that needs cors_config_free.

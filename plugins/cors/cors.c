@@ -205,7 +205,7 @@ static int is_token_list(struct lintel_str v)
         while (i < v.len && is_ows(v.ptr[i]))
             i++;
         size_t start = i;
-        while (i < v.len && cors_is_tchar((unsigned char)v.ptr[i]))
+        while (i < v.len && lintel_is_tchar((unsigned char)v.ptr[i]))
             i++;
         tokens += i > start;
         while (i < v.len && is_ows(v.ptr[i]))

@@ -23,16 +23,6 @@ static const char *const known_keys[] = {"origins",
                                          "preflight_continue",
                                          NULL};
 
-static int is_token(const char *s)
-{
-    if (!*s)
-        return 0;
-    for (; *s; s++)
-        if (!cors_is_tchar((unsigned char)*s))
-            return 0;
-    return 1;
-}
-
 static int is_lower_or_digit(unsigned char ch)
 {
     return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9');
@@ -187,7 +177,7 @@ static int read_tokens(struct cors *c, const lintel_cfg *list, const char *what,
         const char *s = item_string(c, item, err);
         if (!s)
             return -1;
-        if (!is_token(s)) {
+        if (!lintel_is_token(s, strlen(s))) {
             h->cfg_error(err, item, "must be %s", what);
             return -1;
         }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include <lintel/config.h>
+#include <lintel/text.h>
 #include <lintel/plugin.h>
 
 struct example_header {
@@ -19,20 +20,6 @@ struct example_header {
 };
 
 /* ---- configuration (create: main thread) -------------------------------------------------- */
-
-/* RFC 9110 token: what a header name may be made of. */
-static int is_token(const char *s)
-{
-    if (!*s)
-        return 0;
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              strchr("!#$%&'*+-.^_`|~", c)))
-            return 0;
-    }
-    return 1;
-}
 
 /* No control characters but tab: a CR or LF would split the header on the wire. */
 static int is_field_value(const char *s)
@@ -71,7 +58,7 @@ static int create(const struct lintel_host_api *host, lintel_instance *self,
     const char *name = required_string(host, config, "name", err);
     if (!name)
         return -1;
-    if (!is_token(name)) {
+    if (!lintel_is_token(name, strlen(name))) {
         host->cfg_error(err, host->cfg_get(config, "name"), "must be a header name");
         return -1;
     }

@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include <lintel/config.h>
+#include <lintel/text.h>
 
 #include "fallback.h"
 
@@ -31,23 +32,6 @@ static const char *const breaker_keys[] = {"failures", "cooldown", NULL};
 static const char *const default_methods[] = {"GET"};
 static const char *const default_skip[] = {"Set-Cookie"};
 
-/* RFC 9110 tchar: what methods and header names are made of. */
-static bool is_tchar(unsigned char ch)
-{
-    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-           (ch && strchr("!#$%&'*+-.^_`|~", ch));
-}
-
-static bool is_token(const char *s)
-{
-    if (!*s)
-        return false;
-    for (; *s; s++)
-        if (!is_tchar((unsigned char)*s))
-            return false;
-    return true;
-}
-
 /* A list of strings (tokens when token is set) into a new array of borrowed pointers; a default
  * list when node is NULL. */
 static int read_list(struct fallback *fb, const lintel_cfg *node, const char *what,
@@ -67,7 +51,7 @@ static int read_list(struct fallback *fb, const lintel_cfg *node, const char *wh
     }
     for (size_t i = 0; i < n; i++) {
         const char *s = node ? h->cfg_str(h->cfg_at(node, i)) : defaults[i];
-        if (!s || !is_token(s)) {
+        if (!s || !lintel_is_token(s, strlen(s))) {
             h->cfg_error(err, h->cfg_at(node, i), "must be a %s", what);
             return -1;
         }
@@ -296,7 +280,7 @@ static int read_static_headers(struct fallback *fb, const lintel_cfg *map, linte
         const char *name = h->cfg_key_at(map, i);
         const lintel_cfg *vnode = h->cfg_at(map, i);
         const char *value = h->cfg_str(vnode);
-        if (!is_token(name)) {
+        if (!lintel_is_token(name, strlen(name))) {
             h->cfg_error(err, vnode, "not a header name");
             return -1;
         }

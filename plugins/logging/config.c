@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include <lintel/config.h>
+#include <lintel/text.h>
 
 #include "logging-internal.h"
 
@@ -83,17 +84,6 @@ static int int_in(struct parse *ps, const lintel_cfg *map, const char *key, int6
     return 0;
 }
 
-/* RFC 9110 token: a header name. */
-static int is_token(const char *s)
-{
-    if (!*s)
-        return 0;
-    for (; *s; s++)
-        if (!isalnum((unsigned char)*s) && !strchr("!#$%&'*+-.^_`|~", *s))
-            return 0;
-    return 1;
-}
-
 /* ---- record format ------------------------------------------------------------------------- */
 
 static int parse_format(struct parse *ps, const lintel_cfg *config, struct lg_config *c)
@@ -156,7 +146,7 @@ static int parse_format(struct parse *ps, const lintel_cfg *config, struct lg_co
         for (; c->nreq_headers < n; c->nreq_headers++) {
             const lintel_cfg *item = h->cfg_at(hdrs, c->nreq_headers);
             const char *name = h->cfg_str(item);
-            if (!name || !is_token(name)) {
+            if (!name || !lintel_is_token(name, strlen(name))) {
                 h->cfg_error(ps->err, item, "must be a header name");
                 return -1;
             }
@@ -223,7 +213,7 @@ static int parse_http_headers(struct parse *ps, const lintel_cfg *sink, struct l
         const char *name = h->cfg_key_at(hdrs, i);
         const lintel_cfg *vnode = h->cfg_at(hdrs, i);
         char value[4096];
-        if (!is_token(name)) {
+        if (!lintel_is_token(name, strlen(name))) {
             h->cfg_error(ps->err, vnode, "must be keyed by a header name");
             return -1;
         }

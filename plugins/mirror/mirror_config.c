@@ -6,6 +6,7 @@
 #include <strings.h>
 
 #include <lintel/config.h>
+#include <lintel/text.h>
 
 #include "mirror-internal.h"
 
@@ -20,23 +21,6 @@ static const char *const path_keys[] = {"prefix", "replace", NULL};
 static const char *const replace_keys[] = {"from", "to", NULL};
 static const char *const body_keys[] = {"max", NULL};
 static const char *const header_keys[] = {"name", "value", NULL};
-
-/* RFC 9110 tchar: what methods and header names are made of. */
-static int is_tchar(unsigned char ch)
-{
-    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-           (ch && strchr("!#$%&'*+-.^_`|~", ch));
-}
-
-static int is_token(const char *s)
-{
-    if (!*s)
-        return 0;
-    for (; *s; s++)
-        if (!is_tchar((unsigned char)*s))
-            return 0;
-    return 1;
-}
 
 /* Characters a URL path (or authority) may hold as written: visible ASCII but '?', '#' and
  * '\'. Percent-encoded bytes pass as '%' and hex digits. */
@@ -191,7 +175,7 @@ static int read_methods(struct mirror *m, const lintel_cfg *config, lintel_cfg_e
     for (size_t i = 0; i < n; i++) {
         const lintel_cfg *item = h->cfg_at(list, i);
         const char *s = h->cfg_str(item);
-        if (!s || !is_token(s)) {
+        if (!s || !lintel_is_token(s, strlen(s))) {
             h->cfg_error(err, item, "must be a method (GET, POST, ...)");
             return -1;
         }
@@ -234,7 +218,7 @@ static int read_header(struct mirror *m, const lintel_cfg *config, lintel_cfg_er
         if (lintel_cfg_require_map(m->host, header, header_keys, err) < 0)
             return -1;
         if ((node = h->cfg_get(header, "name")) &&
-            (!(name = h->cfg_str(node)) || !is_token(name))) {
+            (!(name = h->cfg_str(node)) || !lintel_is_token(name, strlen(name)))) {
             h->cfg_error(err, node, "must be a header name");
             return -1;
         }

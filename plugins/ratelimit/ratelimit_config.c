@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 
 #include <lintel/config.h>
+#include <lintel/text.h>
 
 #include "ratelimit.h"
 
@@ -81,20 +82,6 @@ static int read_word(const struct reader *rd, const lintel_cfg *node, const char
         if (strcmp(s, words[i]) == 0)
             return i;
     return fail(rd, node, msg);
-}
-
-/* RFC 9110 token: a header name. */
-static bool is_token(const char *s)
-{
-    if (!*s)
-        return false;
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              strchr("!#$%&'*+-.^_`|~", c)))
-            return false;
-    }
-    return true;
 }
 
 /* ---- limits and algorithm -------------------------------------------------------------------- */
@@ -183,7 +170,7 @@ static int read_part(const struct reader *rd, const lintel_cfg *node, struct rl_
     p->name = h->cfg_str(v);
     if (!p->name || !*p->name)
         return fail(rd, v, "must be a non-empty string");
-    if (p->kind == RL_PART_HEADER && !is_token(p->name))
+    if (p->kind == RL_PART_HEADER && !lintel_is_token(p->name, strlen(p->name)))
         return fail(rd, v, "must be a header name");
     return 0;
 }

@@ -217,21 +217,6 @@ int sig_auth_parse(const char *v, size_t len, struct sig_auth *out, const char *
     return 0;
 }
 
-/* ---- header name lists ----------------------------------------------------------------------- */
-
-bool sig_is_token(const char *s, size_t len)
-{
-    if (len == 0)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              (c && strchr("!#$%&'*+-.^_`|~", c))))
-            return false;
-    }
-    return true;
-}
-
 int sig_list_next(struct lintel_str *list, struct lintel_str *name)
 {
     if (list->len == 0)
@@ -239,7 +224,7 @@ int sig_list_next(struct lintel_str *list, struct lintel_str *name)
     const char *semi = memchr(list->ptr, ';', list->len);
     size_t n = semi ? (size_t)(semi - list->ptr) : list->len;
     *name = (struct lintel_str){list->ptr, n};
-    if (!sig_is_token(name->ptr, n))
+    if (!lintel_is_token(name->ptr, n))
         return -1;
     if (semi && n + 1 == list->len)
         return -1; /* a trailing ';' */

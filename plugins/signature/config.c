@@ -160,7 +160,7 @@ static int read_required_headers(struct parse *p, const lintel_cfg *config, stru
     for (size_t i = 0; i < n; i++) {
         const lintel_cfg *item = h->cfg_at(list, i);
         const char *s = h->cfg_str(item);
-        if (!s || !sig_is_token(s, strlen(s))) {
+        if (!s || !lintel_is_token(s, strlen(s))) {
             h->cfg_error(p->err, item, "must be a header name");
             return -1;
         }

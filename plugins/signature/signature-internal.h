@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <lintel/text.h>
 #include <lintel/plugin.h>
 
 /* ---- algorithms ------------------------------------------------------------------------------ */
@@ -119,8 +120,6 @@ int sig_auth_parse(const char *v, size_t len, struct sig_auth *out, const char *
 /* Takes the next name of a ';'-separated list: sets *name and advances *list. Returns 1, 0 at
  * the end, -1 on an empty name or a character that cannot be in a header name. */
 int sig_list_next(struct lintel_str *list, struct lintel_str *name);
-/* Whether s[0..len) is an HTTP token (a header name). */
-bool sig_is_token(const char *s, size_t len);
 /* ASCII case-insensitive equality of a[0..alen) and the NUL-terminated b. */
 bool sig_ieq(const char *a, size_t alen, const char *b);
 
