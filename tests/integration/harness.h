@@ -85,9 +85,9 @@ struct it_proc *it_origin_start(const char *name);
 
 /* Where and how it_origin_start_opts runs the origin. */
 struct it_origin_opts {
-    const char *addr;        /* IPv4 address to listen on; NULL: 127.0.0.1 */
-    int port;                /* 0: any free port */
-    const char *cert, *key;  /* PEM files: the origin speaks HTTPS; NULL: plain HTTP */
+    const char *addr;       /* IPv4 address to listen on; NULL: 127.0.0.1 */
+    int port;               /* 0: any free port */
+    const char *cert, *key; /* PEM files: the origin speaks HTTPS; NULL: plain HTTP */
 };
 
 /* it_origin_start with options (o NULL: the defaults). */
@@ -315,5 +315,13 @@ int it_http_get(struct it_http *h, const char *url, const char *const *headers,
 /* The "requests" count of the test origin on port (its /stats, asked on a connection of its own:
  * this call counts too), or -1 when it cannot be read. Main thread only (it_url). */
 long it_origin_requests(int port);
+
+/* lintel_plugin_events_total{plugin=PLUGIN,instance=INSTANCE,name=NAME} from GET /-/metrics on
+ * the admin port: 0 when absent, -1 when the admin API does not answer 200. Main thread only. */
+long long it_plugin_metric(int admin, const char *plugin, const char *instance, const char *name);
+
+/* Polls it_plugin_metric until it is at least want or timeout_ms passed; its last value. */
+long long it_plugin_metric_wait(int admin, const char *plugin, const char *instance,
+                                const char *name, long long want, int timeout_ms);
 
 #endif

@@ -556,3 +556,33 @@ long it_origin_requests(int port)
     it_http_free(&h);
     return n;
 }
+
+long long it_plugin_metric(int admin, const char *plugin, const char *instance, const char *name)
+{
+    struct it_http h;
+    struct it_response r;
+    long long v = -1;
+    if (it_http_init(&h) != 0)
+        return -1;
+    if (it_http_get(&h, it_url(admin, "/-/metrics"), NULL, &r) == 0) {
+        char key[256];
+        snprintf(key, sizeof(key),
+                 "lintel_plugin_events_total{plugin=\"%s\",instance=\"%s\",name=\"%s\"} ", plugin,
+                 instance, name);
+        const char *p = r.status == 200 ? strstr(r.body.data, key) : NULL;
+        v = p ? strtoll(p + strlen(key), NULL, 10) : r.status == 200 ? 0 : -1;
+        it_response_free(&r);
+    }
+    it_http_free(&h);
+    return v;
+}
+
+long long it_plugin_metric_wait(int admin, const char *plugin, const char *instance,
+                                const char *name, long long want, int timeout_ms)
+{
+    int64_t end = it_now_ms() + timeout_ms;
+    long long v;
+    while ((v = it_plugin_metric(admin, plugin, instance, name)) < want && it_now_ms() < end)
+        it_sleep_ms(10);
+    return v;
+}

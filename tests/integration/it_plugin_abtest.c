@@ -158,19 +158,9 @@ static bool header_is(const struct it_response *r, const char *name, const char 
 }
 
 /* lintel_plugin_events_total{plugin="abtest",instance,name}: 0 when absent, -1 on error. */
-static long metric(struct env *e, const char *instance, const char *name)
+static long long metric(struct env *e, const char *instance, const char *name)
 {
-    struct it_response r;
-    if (it_http_get(&e->h, it_url(e->admin, "/-/metrics"), NULL, &r) != 0 || r.status != 200)
-        return -1;
-    char line[256];
-    snprintf(line, sizeof(line),
-             "lintel_plugin_events_total{plugin=\"abtest\",instance=\"%s\",name=\"%s\"} ", instance,
-             name);
-    const char *at = strstr(r.body.data, line);
-    long v = at ? strtol(at + strlen(line), NULL, 10) : 0;
-    it_response_free(&r);
-    return v;
+    return it_plugin_metric(e->admin, "abtest", instance, name);
 }
 
 /* ---- strategies --------------------------------------------------------------------------- */

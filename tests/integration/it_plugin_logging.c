@@ -215,37 +215,15 @@ static int start(struct env *e, const char *rest, ...)
     return e->gw ? 0 : -1;
 }
 
-/* The value of lintel_plugin_events_total{plugin="logging",instance=..,name=..}, 0 if absent,
- * -1 when the metrics cannot be read. */
 static long long plugin_metric(const struct env *e, const char *instance, const char *name)
 {
-    struct it_http h;
-    struct it_response r;
-    if (it_http_init(&h) != 0)
-        return -1;
-    long long v = -1;
-    if (it_http_get(&h, it_url(e->admin, "/-/metrics"), NULL, &r) == 0) {
-        char want[256];
-        snprintf(want, sizeof(want),
-                 "lintel_plugin_events_total{plugin=\"logging\",instance=\"%s\",name=\"%s\"} ",
-                 instance, name);
-        const char *p = strstr(r.body.data, want);
-        v = p ? strtoll(p + strlen(want), NULL, 10) : 0;
-        it_response_free(&r);
-    }
-    it_http_free(&h);
-    return v;
+    return it_plugin_metric(e->admin, "logging", instance, name);
 }
 
-/* Waits up to timeout_ms until the metric is at least min; returns its last value. */
 static long long wait_metric(const struct env *e, const char *instance, const char *name,
                              long long min, int timeout_ms)
 {
-    int64_t end = it_now_ms() + timeout_ms;
-    long long v;
-    while ((v = plugin_metric(e, instance, name)) < min && it_now_ms() < end)
-        it_sleep_ms(50);
-    return v;
+    return it_plugin_metric_wait(e->admin, "logging", instance, name, min, timeout_ms);
 }
 
 /* ---- file sink: one JSON record per request ------------------------------------------------ */

@@ -273,37 +273,15 @@ static int gw_start(struct gw *g, const char *name, const char *rest, int a, int
     return g->proc ? 0 : -1;
 }
 
-/* lintel_plugin_events_total{plugin="mirror",instance=INSTANCE,name=NAME}, 0 when absent, -1
- * when the admin API does not answer. */
 static long long metric(const struct gw *g, const char *instance, const char *name)
 {
-    struct it_http h;
-    struct it_response r;
-    long long v = -1;
-    if (it_http_init(&h) != 0)
-        return -1;
-    if (it_http_get(&h, it_url(g->admin, "/-/metrics"), NULL, &r) == 0) {
-        char key[256];
-        snprintf(key, sizeof(key),
-                 "lintel_plugin_events_total{plugin=\"mirror\",instance=\"%s\",name=\"%s\"} ",
-                 instance, name);
-        const char *p = r.status == 200 ? strstr(r.body.data, key) : NULL;
-        v = p ? atoll(p + strlen(key)) : r.status == 200 ? 0 : -1;
-        it_response_free(&r);
-    }
-    it_http_free(&h);
-    return v;
+    return it_plugin_metric(g->admin, "mirror", instance, name);
 }
 
-/* Waits (up to timeout_ms) until the metric reaches at least want; returns its last value. */
 static long long metric_wait(const struct gw *g, const char *instance, const char *name,
                              long long want, int timeout_ms)
 {
-    int64_t end = it_now_ms() + timeout_ms;
-    long long v;
-    while ((v = metric(g, instance, name)) < want && it_now_ms() < end)
-        it_sleep_ms(10);
-    return v;
+    return it_plugin_metric_wait(g->admin, "mirror", instance, name, want, timeout_ms);
 }
 
 /* The sampling rule of docs/plugins/mirror.md, written again here. */
