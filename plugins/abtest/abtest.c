@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include <lintel/hash.h>
+#include <lintel/text.h>
 
 #include "abtest-internal.h"
 
@@ -204,14 +205,7 @@ static int body_fits(const struct abtest *t, lintel_req *r, uint64_t *len)
     *len = 0;
     if (h->req_header(r, "Transfer-Encoding").ptr)
         return 0;
-    if (!cl.ptr)
-        return 1;
-    for (size_t i = 0; i < cl.len; i++) {
-        if (cl.ptr[i] < '0' || cl.ptr[i] > '9' || *len > UINT64_MAX / 10 - 1)
-            return 0;
-        *len = *len * 10 + (uint64_t)(cl.ptr[i] - '0');
-    }
-    return cl.len > 0 && *len <= t->max_replay_body;
+    return !cl.ptr || lintel_parse_length(cl.ptr, cl.len, t->max_replay_body, len);
 }
 
 /* Keeps the body for a replay; PAUSE while it is read (REWRITE then runs again). */

@@ -17,6 +17,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <lintel/text.h>
+
 #include "fallback.h"
 
 #define FALLBACK_PRIORITY 10000
@@ -230,21 +232,6 @@ static bool method_captured(const struct fallback *fb, lintel_req *r)
     return false;
 }
 
-/* Whether the value of a Content-Length header is a decimal within max; *len gets it. */
-static bool parse_length(struct lintel_str v, uint64_t max, uint64_t *len)
-{
-    uint64_t n = 0;
-    if (!v.len)
-        return false;
-    for (size_t i = 0; i < v.len; i++) {
-        if (v.ptr[i] < '0' || v.ptr[i] > '9' || n > max)
-            return false;
-        n = n * 10 + (uint64_t)(v.ptr[i] - '0');
-    }
-    *len = n;
-    return n <= max;
-}
-
 /* Cache-Control no-store or private: the upstream says the answer is not for others. */
 static bool not_for_others(const struct lintel_host_api *h, lintel_req *r)
 {
@@ -270,7 +257,7 @@ static int start_capture(struct fallback *fb, struct fb_req *q, lintel_req *r)
         return 0;
     uint64_t length = 0;
     struct lintel_str cl = h->resp_header(r, "Content-Length");
-    if (cl.ptr && !parse_length(cl, fb->max_body, &length))
+    if (cl.ptr && !lintel_parse_length(cl.ptr, cl.len, fb->max_body, &length))
         return 0; /* too large (or not a length the host would have accepted) */
     struct lintel_str key = request_key(fb, r);
     if (!key.ptr)

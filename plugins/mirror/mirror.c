@@ -19,6 +19,7 @@
 #include <strings.h>
 
 #include <lintel/hash.h>
+#include <lintel/text.h>
 
 #include "mirror-internal.h"
 
@@ -113,16 +114,10 @@ static enum body_state body_state(const struct mirror *m, lintel_req *r, struct 
     struct lintel_str cl = h->req_header(r, "Content-Length");
     if (!cl.ptr)
         return BODY_NONE;
-    uint64_t n = 0;
-    for (size_t i = 0; i < cl.len; i++) {
-        if (cl.ptr[i] < '0' || cl.ptr[i] > '9' || n > m->body_max)
-            return BODY_CANNOT;
-        n = n * 10 + (uint64_t)(cl.ptr[i] - '0');
-    }
-    return cl.len == 0        ? BODY_CANNOT
-           : n == 0           ? BODY_NONE
-           : n <= m->body_max ? BODY_FITS
-                              : BODY_CANNOT;
+    uint64_t n;
+    if (!lintel_parse_length(cl.ptr, cl.len, m->body_max, &n))
+        return BODY_CANNOT;
+    return n == 0 ? BODY_NONE : BODY_FITS;
 }
 
 /* ---- the copy ----------------------------------------------------------------------------- */
