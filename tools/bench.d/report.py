@@ -11,8 +11,9 @@ report.py wrk FILE         parses one wrk --latency output: prints
                            "requests seconds rps p50_us p99_us errors"
 
 The runs file has one tab-separated line per run:
-  round scenario requests seconds rps p50_us p99_us cpu_seconds errors noise_cores
-(noise_cores: CPU used by other processes than the proxy, the origin and wrk, in cores.)
+  round scenario requests seconds rps p50_us p99_us cpu_seconds errors noise_cores sys_seconds
+(noise_cores: CPU used by other processes than the proxy, the origin and wrk, in cores;
+sys_seconds: the kernel's part of cpu_seconds.)
 """
 import re
 import statistics
@@ -61,9 +62,11 @@ def load(path):
             "rps": float(f[4]), "p50": float(f[5]), "p99": float(f[6]),
             "cpu_s": float(f[7]), "errors": int(f[8]),
             "noise": float(f[9]) if len(f) > 9 else 0.0,
+            "sys_s": float(f[10]) if len(f) > 10 else float("nan"),
         })
     for r in rows:
         r["cpu_us"] = r["cpu_s"] * 1e6 / r["requests"] if r["requests"] else float("nan")
+        r["sys_us"] = r["sys_s"] * 1e6 / r["requests"] if r["requests"] else float("nan")
         r["cores"] = r["cpu_s"] / r["seconds"] if r["seconds"] else float("nan")
     return rows
 
@@ -79,18 +82,18 @@ def runs(path, base):
         if r["name"] not in order:
             order.append(r["name"])
     print("Every run:")
-    print("| round | scenario | req/s | p50 | p99 | CPU µs/req | CPU (cores) | errors "
-          "| noise (cores) |")
-    print("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| round | scenario | req/s | p50 | p99 | CPU µs/req | of which kernel | CPU (cores) "
+          "| errors | noise (cores) |")
+    print("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in rows:
         print(f"| {r['round']} | {r['name']} | {r['rps']:.0f} | {fmt_us(r['p50'])} | "
-              f"{fmt_us(r['p99'])} | {r['cpu_us']:.2f} | {r['cores']:.2f} | {r['errors']} | "
-              f"{r['noise']:.2f} |")
+              f"{fmt_us(r['p99'])} | {r['cpu_us']:.2f} | {r['sys_us']:.2f} | {r['cores']:.2f} | "
+              f"{r['errors']} | {r['noise']:.2f} |")
     med = {}
     for name in order:
         rs = [r for r in rows if r["name"] == name]
         med[name] = {k: statistics.median(r[k] for r in rs)
-                     for k in ("rps", "p50", "p99", "cpu_us", "cores")}
+                     for k in ("rps", "p50", "p99", "cpu_us", "sys_us", "cores")}
         med[name]["errors"] = sum(r["errors"] for r in rs)
         med[name]["n"] = len(rs)
     b = med.get(base)
@@ -100,8 +103,8 @@ def runs(path, base):
           f"{'' if b else ' (not measured: no ratios)'}:")
     x = f"×{base}"
     print(f"| scenario | req/s | {x} | p50 | {x} | p99 | {x} | CPU µs/req | {x} "
-          "| CPU (cores) | errors |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+          "| of which kernel | CPU (cores) | errors |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 
     def ratio(name, k):
         return f"{med[name][k] / b[k]:.2f}" if b and b[k] else "-"
@@ -110,7 +113,8 @@ def runs(path, base):
         m = med[name]
         print(f"| {name} | {m['rps']:.0f} | {ratio(name, 'rps')} | {fmt_us(m['p50'])} | "
               f"{ratio(name, 'p50')} | {fmt_us(m['p99'])} | {ratio(name, 'p99')} | "
-              f"{m['cpu_us']:.2f} | {ratio(name, 'cpu_us')} | {m['cores']:.2f} | {m['errors']} |")
+              f"{m['cpu_us']:.2f} | {ratio(name, 'cpu_us')} | {m['sys_us']:.2f} | "
+              f"{m['cores']:.2f} | {m['errors']} |")
     # Rounds are interleaved, so a ratio within one round compares runs made minutes apart under
     # the same conditions; its spread over the rounds shows how steady the machine was.
     if b and rounds > 1:
