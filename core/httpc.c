@@ -495,6 +495,7 @@ struct lintel_httpc_call *lintel_httpc_start(struct lintel_httpc *c,
     uint64_t timeout = r.timeout_ms ? r.timeout_ms : LINTEL_HTTPC_TIMEOUT_MS;
     int bad = 0;
     bad |= curl_easy_setopt(e, CURLOPT_URL, r.url) != CURLE_OK;
+    bad |= curl_easy_setopt(e, CURLOPT_PATH_AS_IS, 1L) != CURLE_OK; /* no "/../" squashing */
     bad |= curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK;
     bad |= curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https") != CURLE_OK;
     bad |= curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) != CURLE_OK;

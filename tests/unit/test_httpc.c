@@ -107,6 +107,8 @@ static void on_request(struct evhttp_request *req, void *arg)
         evhttp_add_header(outh, "X-Content-Type", ct ? ct : "-");
         evhttp_add_header(outh, "X-Expect", evhttp_find_header(in, "Expect") ? "yes" : "no");
         evbuffer_add_buffer(out, evhttp_request_get_input_buffer(req));
+    } else if (path && strncmp(path, "/uri/", 5) == 0) {
+        evbuffer_add_printf(out, "%s", evhttp_request_get_uri(req)); /* as it came */
     } else if (path && strcmp(path, "/n") == 0) {
         evbuffer_add_printf(out, "%s", query_param(req, "i", param, sizeof(param)) ? param : "?");
     } else if (path && strcmp(path, "/delay") == 0) {
@@ -254,6 +256,18 @@ static void test_get_headers(void)
     CU_ASSERT_STRING_EQUAL(r.echo, "abc");
     CU_ASSERT_STRING_EQUAL(r.clen, "5");
     CU_ASSERT(r.absent_is_null);
+    result_clear(&r);
+}
+
+/* The target goes out as given: "/../" and "/./" are not squashed (a mirrored request must reach
+ * its shadow with the client's path, whatever the origin makes of it). */
+static void test_path_as_is(void)
+{
+    struct result r = {0};
+    CU_ASSERT_PTR_NOT_NULL_FATAL(get("/uri/a/../b/./c?x=/../y", &r));
+    run_until(&r.calls, 1, 3000);
+    CU_ASSERT_EQUAL(r.status, 200);
+    CU_ASSERT_STRING_EQUAL(r.body, "/uri/a/../b/./c?x=/../y");
     result_clear(&r);
 }
 
@@ -682,6 +696,7 @@ static int suite_cleanup(void)
 static CU_TestInfo httpc_tests[] = {
     {"GET with headers, response header lookup", test_get_headers},
     {"POST/PUT/DELETE bodies echoed", test_post_echo},
+    {"the path is sent as given (no dot-segment removal)", test_path_as_is},
     {"404 passed through, HEAD", test_status_passed_through},
     {"timeout: status 0 and an error", test_timeout},
     {"connection refused: status 0 and an error", test_connection_refused},
