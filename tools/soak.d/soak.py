@@ -286,6 +286,16 @@ def main():
     total_fail = collections.Counter()
     total_requests = 0
     versions_all = collections.Counter()
+
+    def take():
+        """The requests, failures and versions since the last call, also added to the totals."""
+        nonlocal total_requests
+        n, fails, versions = stats.take()
+        total_requests += n
+        total_fail.update(fails)
+        versions_all.update(versions)
+        return n, fails, versions
+
     header = "| minute | requests | req/s | failures (route: cause) | lintel fds | lintel RSS (MiB) | kills / restarts | reloads (SIGHUP / admin) | probe versions seen |"
     print(header)
     print("|---|---|---|---|---|---|---|---|---|")
@@ -325,10 +335,7 @@ def main():
                 print("soak: admin reload failed: %s" % e, file=sys.stderr)
             if time.monotonic() >= next_row:
                 minute = len(rows) + 1
-                n, fails, versions = stats.take()
-                total_requests += n
-                total_fail.update(fails)
-                versions_all.update(versions)
+                n, fails, versions = take()
                 fd, rss = proc_fds(gw.pid), proc_rss_kb(gw.pid)
                 ftxt = ", ".join("%s: %s %d" % (r, c, k) for (r, c), k in sorted(fails.items())) or "0"
                 row = (minute, n, n / 60.0, ftxt, fd, rss / 1024.0,
@@ -349,10 +356,7 @@ def main():
         stop.set()
         for t in threads:
             t.join(timeout=15)
-        n, fails, versions = stats.take()
-        total_requests += n
-        total_fail.update(fails)
-        versions_all.update(versions)
+        take()
         exit_code = None
         if gw.poll() is None:
             gw.send_signal(signal.SIGTERM)
