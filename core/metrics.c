@@ -5,7 +5,11 @@
  * they are seen and published with a release store, so the renderer on the main thread reads
  * either nothing or a complete name. Counters have one writer (the worker), which adds with a
  * relaxed load and store instead of a read-modify-write; the renderer reads them relaxed. When a
- * table or pool is full the request is still counted, under route (or upstream) "_other". */
+ * table or pool is full the request is still counted, under route (or upstream) "_other".
+ *
+ * Plugin counters (metric_add) share one table of names for all threads, but each worker adds to
+ * its own copy of the value, in its shard; other threads add atomically to the table's value.
+ * Rendering sums them all. */
 #include "metrics.h"
 
 #include "balance.h"
@@ -36,6 +40,8 @@ enum {
     UPSTREAM_POOL = 16 * 1024,
 
     NBUCKETS = 13, /* 12 bounds and +Inf */
+
+    PLUGIN_METRICS = 512, /* plugin counters and gauges, all plugins together */
 };
 
 static const char OTHER[] = "_other";
@@ -84,6 +90,11 @@ struct lintel_metrics_shard {
     _Atomic uint64_t errors[UPSTREAM_SLOTS][NKINDS];
     _Atomic uint64_t other_errors[NKINDS];
 
+    /* This worker's part of each plugin counter, by slot of the owner's plugin table. Inside
+     * the shard's own allocation, so no other worker writes these cache lines. */
+    _Atomic uint64_t plugin[PLUGIN_METRICS];
+    const struct lintel_metrics *owner;
+
     struct name_slot route_slots[ROUTE_SLOTS];
     struct name_slot upstream_slots[UPSTREAM_SLOTS];
     char route_pool[ROUTE_POOL];
@@ -92,13 +103,12 @@ struct lintel_metrics_shard {
 
 /* Counters plugins add to (metric_add) and gauges they set (metric_set), from any thread: a
  * fixed table whose slots are claimed once by CAS and never freed (plugin metric names are few
- * and fixed). */
-#define PLUGIN_METRICS 512
+ * and fixed). A slot is read-only once ready; its values are kept apart (shared_values, shards),
+ * so writing a value never invalidates the lines every add reads to find its slot. */
 struct plugin_metric {
     _Atomic int state; /* 0 empty, 1 being claimed, 2 ready */
-    bool gauge;        /* value holds an int64_t set by metric_set */
+    bool gauge;        /* the value is an int64_t set by metric_set */
     char plugin[64], instance[96], name[64];
-    _Atomic uint64_t value;
 };
 
 struct lintel_metrics {
@@ -106,6 +116,9 @@ struct lintel_metrics {
     unsigned nshards;
     uint64_t reloads_ok, reloads_failed; /* main thread only */
     struct plugin_metric plugin[PLUGIN_METRICS];
+    /* By slot: a gauge's value (the last set wins), or what threads other than workers added to
+     * a counter (each worker's part is in its shard). */
+    _Atomic uint64_t shared_values[PLUGIN_METRICS];
     _Atomic uint64_t plugin_dropped; /* adds that found the table full */
 };
 
@@ -181,6 +194,7 @@ struct lintel_metrics *lintel_metrics_new(unsigned nworkers)
         names_init(&s->routes, s->route_slots, ROUTE_SLOTS, ROUTE_MAX, s->route_pool, ROUTE_POOL);
         names_init(&s->upstreams, s->upstream_slots, UPSTREAM_SLOTS, UPSTREAM_MAX, s->upstream_pool,
                    UPSTREAM_POOL);
+        s->owner = m;
         m->shards[m->nshards] = s;
     }
     return m;
@@ -528,6 +542,17 @@ struct slot_memo {
 };
 static _Thread_local struct slot_memo slot_memo[SLOT_MEMO];
 
+/* The shard the calling thread writes plugin counters to, and its owner (compared before the
+ * shard is touched, so a binding to other metrics is never followed). */
+static _Thread_local const struct lintel_metrics *bound_owner;
+static _Thread_local struct lintel_metrics_shard *bound_shard;
+
+void lintel_metrics_shard_bind(struct lintel_metrics_shard *s)
+{
+    bound_owner = s ? s->owner : NULL;
+    bound_shard = s;
+}
+
 /* The slot of a plugin's counter or gauge, claimed on first use; NULL when the table is full. */
 static struct plugin_metric *plugin_slot(struct lintel_metrics *m, bool gauge, const char *plugin,
                                          const char *instance, const char *name)
@@ -575,10 +600,18 @@ void lintel_metrics_plugin_add(struct lintel_metrics *m, const char *plugin, con
                                const char *name, uint64_t delta)
 {
     struct plugin_metric *p = plugin_slot(m, false, plugin, instance, name);
-    if (p)
-        atomic_fetch_add_explicit(&p->value, delta, memory_order_relaxed);
-    else if (m)
-        atomic_fetch_add_explicit(&m->plugin_dropped, delta, memory_order_relaxed);
+    if (!p) {
+        if (m)
+            atomic_fetch_add_explicit(&m->plugin_dropped, delta, memory_order_relaxed);
+        return;
+    }
+    /* A worker is the only writer of its shard: a plain store, no locked instruction, no cache
+     * line shared with another worker. */
+    size_t i = (size_t)(p - m->plugin);
+    if (bound_owner == m)
+        bump(&bound_shard->plugin[i], delta);
+    else
+        atomic_fetch_add_explicit(&m->shared_values[i], delta, memory_order_relaxed);
 }
 
 void lintel_metrics_plugin_set(struct lintel_metrics *m, const char *plugin, const char *instance,
@@ -586,13 +619,16 @@ void lintel_metrics_plugin_set(struct lintel_metrics *m, const char *plugin, con
 {
     struct plugin_metric *p = plugin_slot(m, true, plugin, instance, name);
     if (p)
-        atomic_store_explicit(&p->value, (uint64_t)value, memory_order_relaxed);
+        atomic_store_explicit(&m->shared_values[p - m->plugin], (uint64_t)value,
+                              memory_order_relaxed);
     else if (m)
         atomic_fetch_add_explicit(&m->plugin_dropped, 1, memory_order_relaxed);
 }
 
-static void render_plugin_metric(struct plugin_metric *p, bool gauge, struct evbuffer *out)
+static void render_plugin_metric(struct lintel_metrics *m, size_t i, bool gauge,
+                                 struct evbuffer *out)
 {
+    struct plugin_metric *p = &m->plugin[i];
     if (atomic_load_explicit(&p->state, memory_order_acquire) != 2 || p->gauge != gauge)
         return;
     evbuffer_add_printf(out, gauge ? "lintel_plugin_gauge{plugin=\""
@@ -602,7 +638,9 @@ static void render_plugin_metric(struct plugin_metric *p, bool gauge, struct evb
     add_label_value(out, p->instance);
     evbuffer_add_printf(out, "\",name=\"");
     add_label_value(out, p->name);
-    uint64_t v = atomic_load_explicit(&p->value, memory_order_relaxed);
+    uint64_t v = peek(&m->shared_values[i]);
+    for (unsigned s = 0; !gauge && s < m->nshards; s++)
+        v += peek(&m->shards[s]->plugin[i]);
     if (gauge)
         evbuffer_add_printf(out, "\"} %lld\n", (long long)(int64_t)v);
     else
@@ -618,7 +656,7 @@ static void render_plugin_metrics(struct lintel_metrics *m, struct evbuffer *out
             add_family(out, "lintel_plugin_gauge", "gauge",
                        "Values plugins set (metric_set), by plugin, instance and name.");
         for (size_t i = 0; i < PLUGIN_METRICS; i++)
-            render_plugin_metric(&m->plugin[i], gauge, out);
+            render_plugin_metric(m, i, gauge, out);
     }
 }
 

@@ -23,6 +23,12 @@ void lintel_metrics_free(struct lintel_metrics *m);
 /* The shard of worker i (i < nworkers), or NULL past the end. Lives as long as m. */
 struct lintel_metrics_shard *lintel_metrics_shard(struct lintel_metrics *m, unsigned worker);
 
+/* Makes the calling thread the writer of s for plugin counters: lintel_metrics_plugin_add on s's
+ * metrics from this thread adds to s's own copy of the counter. NULL unbinds. One thread per
+ * shard (its worker, when it starts); the binding must not outlive s's metrics unless the thread
+ * ends first or unbinds. Thread: the one being bound. */
+void lintel_metrics_shard_bind(struct lintel_metrics_shard *s);
+
 /* One finished request: route name ("" or NULL when none matched), status sent, total time.
  * The route name is copied into the shard the first time it is seen (route names are bounded by
  * the configuration); never allocates. When the shard's tables are full (about 1500 names, 3000
@@ -40,10 +46,14 @@ void lintel_metrics_upstream_error(struct lintel_metrics_shard *s, const char *u
                                    const char *kind);
 
 /* Adds delta to the plugin counter (plugin, instance, name) (host API metric_add). Names are
- * copied once; a full table (512 series) drops the add. Thread: any. */
+ * copied once; a full table (512 series) drops the add. On a thread bound to one of m's shards
+ * (lintel_metrics_shard_bind) the add is a relaxed load and store into that shard; on any other
+ * thread an atomic add to a value shared by those threads. Rendering shows the sum. Repeated
+ * lookups of the same names are served from a per-thread memo. Thread: any. */
 void lintel_metrics_plugin_add(struct lintel_metrics *m, const char *plugin, const char *instance,
                                const char *name, uint64_t delta);
-/* Sets the plugin gauge (plugin, instance, name) (host API metric_set); shares the table. */
+/* Sets the plugin gauge (plugin, instance, name) (host API metric_set): one value for all threads,
+ * the last set wins. Shares the table with the counters. Thread: any. */
 void lintel_metrics_plugin_set(struct lintel_metrics *m, const char *plugin, const char *instance,
                                const char *name, int64_t value);
 

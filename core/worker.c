@@ -17,6 +17,7 @@
 #include "fastio.h"
 #include "httpc.h"
 #include "log.h"
+#include "metrics.h"
 #include "plugin_tasks.h"
 #include "proxy-internal.h"
 
@@ -278,6 +279,7 @@ static void *worker_main(void *arg)
     snprintf(name, sizeof(name), "w%u", w->id);
     lintel_log_set_thread(name);
     lintel_worker_self_set(w);
+    lintel_metrics_shard_bind(w->metrics); /* plugin counters go to this worker's shard */
     w->httpc = lintel_httpc_new(w->base);
     if (!w->httpc)
         lintel_warn("worker %u: no outbound HTTP client: plugins' HTTP calls will fail", w->id);

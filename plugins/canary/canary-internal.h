@@ -22,7 +22,7 @@ enum canary_key_from {
     CANARY_KEY_COOKIE,   /* a cookie */
 };
 
-/* Events counted per worker and handed to metric_add once a second. */
+/* Events counted with metric_add as they happen. */
 enum canary_metric {
     CANARY_M_CANARY,   /* requests sent to the canary upstream */
     CANARY_M_STABLE,   /* requests left on the route's (stable) upstream */
@@ -32,15 +32,6 @@ enum canary_metric {
     CANARY_M_ERRORS,   /* set_upstream refused the canary upstream (out of memory: the name
                         * was checked at create) */
     CANARY_M_N
-};
-
-struct canary;
-
-/* One worker's pending counts, on a cache line of its own so workers never share one. */
-struct canary_worker {
-    _Alignas(64) uint64_t pending[CANARY_M_N];
-    struct canary *c; /* for the worker's flush timer */
-    unsigned index;
 };
 
 struct canary {
@@ -69,10 +60,6 @@ struct canary {
     const char *mark_header; /* NULL: no mark; borrowed */
     const char *mark_value;
     size_t mark_value_len;
-
-    /* Per-worker counts, worker_count() of them (owned). Each worker touches only its own. */
-    struct canary_worker *workers;
-    unsigned nworkers;
 };
 
 /* Reads and checks the instance's config into c (zeroed by the caller, host and self set).

@@ -11,8 +11,7 @@
  * cookie forces either side; upstream_fallback keeps canary users on stable while the canary
  * upstream has no healthy target.
  *
- * The configuration is read once in canary_config.c; the handler here only reads the instance
- * and its worker's own counters. */
+ * The configuration is read once in canary_config.c; the handler here only reads the instance. */
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -23,7 +22,7 @@
 
 /* Runs before BALANCE plugins of priority 0 that pick a target of the upstream it chose. */
 #define CANARY_PRIORITY 100
-#define FLUSH_MS 1000 /* counters go to metric_add, and the gauges are set, once a second */
+#define GAUGE_MS 1000 /* during a ramp, the gauges follow the share once a second */
 
 static const char *const metric_names[CANARY_M_N] = {"canary",   "stable", "forced",
                                                      "fallback", "no_key", "errors"};
@@ -48,23 +47,9 @@ static uint32_t current_bp(const struct canary *c, uint64_t now_ms)
 
 /* ---- metrics --------------------------------------------------------------------------------- */
 
-static void count(struct canary *c, lintel_req *r, enum canary_metric m)
+static void count(struct canary *c, enum canary_metric m)
 {
-    unsigned w = c->host->req_worker(r);
-    if (w < c->nworkers)
-        c->workers[w].pending[m]++;
-    else
-        c->host->metric_add(c->self, metric_names[m], 1);
-}
-
-static void flush_counts(struct canary *c, unsigned worker)
-{
-    uint64_t *pending = c->workers[worker].pending;
-    for (int m = 0; m < CANARY_M_N; m++)
-        if (pending[m]) {
-            c->host->metric_add(c->self, metric_names[m], pending[m]);
-            pending[m] = 0;
-        }
+    c->host->metric_add(c->self, metric_names[m], 1);
 }
 
 /* The gauges, from worker 0 only (one writer): the share in whole percent and in basis points. */
@@ -75,15 +60,12 @@ static void set_gauges(struct canary *c)
     c->host->metric_set(c->self, "percent_bp", bp);
 }
 
-static void on_flush(void *arg)
+static void on_gauge_timer(void *arg)
 {
-    struct canary_worker *w = arg;
-    flush_counts(w->c, w->index);
-    if (w->index == 0)
-        set_gauges(w->c);
+    set_gauges(arg);
 }
 
-/* ---- instances (create, destroy: main thread; worker_init, worker_fini: each worker) -------- */
+/* ---- instances (create, destroy: main thread; worker_init: each worker) -------------------- */
 
 static int create(const struct lintel_host_api *host, lintel_instance *self,
                   const lintel_cfg *config, lintel_cfg_error *err, void **instance)
@@ -99,46 +81,25 @@ static int create(const struct lintel_host_api *host, lintel_instance *self,
         free(c);
         return -1;
     }
-    c->nworkers = host->worker_count();
-    size_t n = c->nworkers ? c->nworkers : 1;
-    c->workers = aligned_alloc(_Alignof(struct canary_worker), n * sizeof(*c->workers));
-    if (!c->workers) {
-        host->cfg_error(err, config, "out of memory");
-        free(c);
-        return -1;
-    }
-    memset(c->workers, 0, n * sizeof(*c->workers));
     *instance = c;
     return 0;
 }
 
 static void destroy(void *instance)
 {
-    struct canary *c = instance;
-    free(c->workers);
-    free(c);
+    free(instance);
 }
 
+/* Worker 0 keeps the gauges: set now, and during a ramp once a second (also without traffic). */
 static int worker_init(void *instance, unsigned worker)
 {
     struct canary *c = instance;
-    if (worker >= c->nworkers)
+    if (worker != 0)
+        return 0;
+    set_gauges(c);
+    if (c->ramp && !c->host->worker_timer(c->self, GAUGE_MS, 1, on_gauge_timer, c))
         return -1;
-    struct canary_worker *w = &c->workers[worker];
-    w->c = c;
-    w->index = worker;
-    if (!c->host->worker_timer(c->self, FLUSH_MS, 1, on_flush, w))
-        return -1;
-    if (worker == 0)
-        set_gauges(c);
     return 0;
-}
-
-static void worker_fini(void *instance, unsigned worker)
-{
-    struct canary *c = instance;
-    if (worker < c->nworkers)
-        flush_counts(c, worker);
 }
 
 /* ---- requests (worker threads) ------------------------------------------------------------ */
@@ -192,7 +153,7 @@ static struct lintel_str user_key(struct canary *c, lintel_req *r)
     }
     if (k.ptr && k.len)
         return k;
-    count(c, r, CANARY_M_NO_KEY);
+    count(c, CANARY_M_NO_KEY);
     return h->req_client_addr(r);
 }
 
@@ -202,7 +163,7 @@ static enum lintel_result on_balance(lintel_req *r, void *instance)
     const struct lintel_host_api *h = c->host;
     int canary = forced_side(c, r);
     if (canary >= 0) {
-        count(c, r, CANARY_M_FORCED);
+        count(c, CANARY_M_FORCED);
     } else {
         uint32_t bp = current_bp(c, c->ramp ? h->now_ms() : 0);
         struct lintel_str k = user_key(c, r);
@@ -211,15 +172,15 @@ static enum lintel_result on_balance(lintel_req *r, void *instance)
         canary = bucket < bp;
     }
     if (canary && c->upstream_fallback && h->upstream_healthy(r, c->upstream) == 0) {
-        count(c, r, CANARY_M_FALLBACK);
+        count(c, CANARY_M_FALLBACK);
         canary = 0;
     }
     if (canary && h->set_upstream(r, c->upstream) != 0) {
         /* The name was checked at create (upstream_exists): only out of memory; stable serves. */
-        count(c, r, CANARY_M_ERRORS);
+        count(c, CANARY_M_ERRORS);
         canary = 0;
     }
-    count(c, r, canary ? CANARY_M_CANARY : CANARY_M_STABLE);
+    count(c, canary ? CANARY_M_CANARY : CANARY_M_STABLE);
     /* The mark says "this is canary traffic": a client must not be able to send it to stable. */
     if (c->mark_header) {
         int rc = canary ? h->req_header_set(r, c->mark_header, c->mark_value, c->mark_value_len)
@@ -236,12 +197,11 @@ static enum lintel_result on_balance(lintel_req *r, void *instance)
 LINTEL_PLUGIN_EXPORT const struct lintel_plugin lintel_plugin_v1 = {
     LINTEL_PLUGIN_INIT,
     .name = "canary",
-    .version = "1.0.0",
+    .version = "1.0.1",
     .priority = CANARY_PRIORITY,
     .create = create,
     .destroy = destroy,
     .worker_init = worker_init,
-    .worker_fini = worker_fini,
     .balance = on_balance,
 };
 /* clang-format on */

@@ -15,8 +15,6 @@
 static const char *const metric_names[RL_M_N] = {"allowed", "limited", "redis", "fallback",
                                                  "store_errors"};
 
-#define FLUSH_MS 1000 /* how often a worker hands its event counts to metric_add */
-
 /* ---- small formatting helpers (no printf on the request path) -------------------------------- */
 
 size_t rl_fmt_u64(char *out, uint64_t v)
@@ -132,19 +130,9 @@ static size_t build_key(const struct ratelimit *rl, lintel_req *r, char *out)
 
 /* ---- applying a decision --------------------------------------------------------------------- */
 
-static struct rl_worker *worker_of(const struct ratelimit *rl, lintel_req *r)
+void rl_count(struct ratelimit *rl, enum rl_metric m)
 {
-    unsigned i = rl->host->req_worker(r);
-    return i < RL_MAX_WORKERS ? rl->workers[i] : NULL;
-}
-
-void rl_count(struct ratelimit *rl, lintel_req *r, enum rl_metric m)
-{
-    struct rl_worker *w = worker_of(rl, r);
-    if (w)
-        w->pending[m]++;
-    else
-        rl->host->metric_add(rl->self, metric_names[m], 1);
+    rl->host->metric_add(rl->self, metric_names[m], 1);
 }
 
 /* The limit a client should watch: the fewest requests left, and of those the one that takes
@@ -188,7 +176,7 @@ enum lintel_result rl_apply(struct ratelimit *rl, lintel_req *r, const struct rl
     h->log_field(r, "ratelimit_remaining", num, n);
     if (store)
         h->log_field(r, "ratelimit_store", store, strlen(store));
-    rl_count(rl, r, d->allowed ? RL_M_ALLOWED : RL_M_LIMITED);
+    rl_count(rl, d->allowed ? RL_M_ALLOWED : RL_M_LIMITED);
     if (d->allowed)
         return LINTEL_CONTINUE;
 
@@ -224,12 +212,13 @@ static enum lintel_result on_access(lintel_req *r, void *instance)
     size_t keylen = build_key(rl, r, key);
     const char *store = NULL;
     if (rl->policy == RL_POLICY_REDIS) {
-        struct rl_worker *w = worker_of(rl, r);
-        if (w && w->redis && rl_redis_check(w->redis, r, key, keylen) == 1)
+        unsigned w = rl->host->req_worker(r);
+        struct rl_redis *rr = w < RL_MAX_WORKERS ? rl->conns[w] : NULL;
+        if (rr && rl_redis_check(rr, r, key, keylen) == 1)
             return LINTEL_PAUSE;
         if (!rl->fault_tolerant)
             return rl_unavailable(rl, r);
-        rl_count(rl, r, RL_M_FALLBACK);
+        rl_count(rl, RL_M_FALLBACK);
         store = "fallback";
     }
     struct rl_decision d;
@@ -237,63 +226,31 @@ static enum lintel_result on_access(lintel_req *r, void *instance)
     return rl_apply(rl, r, &d, store);
 }
 
-static void flush_metrics(struct rl_worker *w)
-{
-    for (int m = 0; m < RL_M_N; m++)
-        if (w->pending[m]) {
-            w->rl->host->metric_add(w->rl->self, metric_names[m], w->pending[m]);
-            w->pending[m] = 0;
-        }
-}
-
-static void on_flush(void *arg)
-{
-    flush_metrics(arg);
-}
-
+/* Policy redis only: the worker's own connection (the counts need no per-worker state). */
 static int worker_init(void *instance, unsigned worker)
 {
     struct ratelimit *rl = instance;
+    if (rl->policy != RL_POLICY_REDIS)
+        return 0;
     if (worker >= RL_MAX_WORKERS)
         return -1;
-    struct rl_worker *w = calloc(1, sizeof(*w));
-    if (!w)
-        return -1;
-    w->rl = rl;
-    w->index = worker;
-    if (rl->policy == RL_POLICY_REDIS) {
-        w->redis = rl_redis_start(rl);
-        if (!w->redis)
-            goto fail;
-    }
-    if (!rl->host->worker_timer(rl->self, FLUSH_MS, 1, on_flush, w))
-        goto fail;
-    rl->workers[worker] = w;
-    return 0;
-fail:
-    if (w->redis)
-        rl_redis_stop(w->redis, false);
-    free(w);
-    return -1;
+    rl->conns[worker] = rl_redis_start(rl);
+    return rl->conns[worker] ? 0 : -1;
 }
 
 static void worker_fini(void *instance, unsigned worker)
 {
     struct ratelimit *rl = instance;
-    if (worker >= RL_MAX_WORKERS || !rl->workers[worker])
+    if (worker >= RL_MAX_WORKERS || !rl->conns[worker])
         return;
-    struct rl_worker *w = rl->workers[worker];
-    rl->workers[worker] = NULL;
-    if (w->redis)
-        rl_redis_stop(w->redis, true);
-    flush_metrics(w);
-    free(w);
+    rl_redis_stop(rl->conns[worker], true);
+    rl->conns[worker] = NULL;
 }
 
 LINTEL_PLUGIN_EXPORT const struct lintel_plugin lintel_plugin_v1 = {
     LINTEL_PLUGIN_INIT,
     .name = "ratelimit",
-    .version = "1.1.0",
+    .version = "1.1.1",
     /* After authentication plugins (which set the consumer a key may use), before the rest. */
     .priority = 900,
     .create = rl_create,

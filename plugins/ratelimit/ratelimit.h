@@ -74,7 +74,7 @@ struct rl_redis_config {
     int64_t database;
 };
 
-struct rl_worker;
+struct rl_redis;
 
 struct ratelimit {
     const struct lintel_host_api *host;
@@ -95,22 +95,13 @@ struct ratelimit {
     atomic_bool warned_redis_setup; /* AUTH, SELECT or SCRIPT LOAD refused (every retry would) */
     /* The host's cache refused a new entry: new token_bucket keys use fixed windows. */
     atomic_bool cache_full;
-    /* Per-worker state, made and freed on the worker itself (worker_init / worker_fini). */
-    struct rl_worker *workers[RL_MAX_WORKERS];
+    /* Policy redis: each worker's connection, made and freed on the worker itself
+     * (worker_init / worker_fini). */
+    struct rl_redis *conns[RL_MAX_WORKERS];
 };
 
-/* Events counted per worker and handed to metric_add once a second (and at worker_fini), so the
- * request path touches no shared metric table. */
+/* Events counted with metric_add, named by rl_count. */
 enum rl_metric { RL_M_ALLOWED, RL_M_LIMITED, RL_M_REDIS, RL_M_FALLBACK, RL_M_STORE_ERRORS, RL_M_N };
-
-struct rl_redis;
-
-struct rl_worker {
-    struct ratelimit *rl;
-    unsigned index;
-    uint64_t pending[RL_M_N];
-    struct rl_redis *redis; /* policy redis only */
-};
 
 /* ---- ratelimit_config.c ---------------------------------------------------------------------- */
 
@@ -125,8 +116,8 @@ void rl_destroy(void *instance);
  * the request path instead of printf. */
 size_t rl_fmt_u64(char *out, uint64_t v);
 
-/* Counts one event for the worker running r (flushed to metric_add later). Worker thread. */
-void rl_count(struct ratelimit *rl, lintel_req *r, enum rl_metric m);
+/* Counts one event (metric_add: cheap on a worker, so every event is added as it happens). */
+void rl_count(struct ratelimit *rl, enum rl_metric m);
 
 /* Applies a decision to r: rate-limit headers, log fields, metrics, and the refusal (status,
  * Retry-After, body). store is the log field's value ("local", "redis", "fallback"; NULL: no

@@ -271,7 +271,7 @@ void rl_local_decide(struct ratelimit *rl, lintel_req *r, char *key, struct rl_d
             warn_once(rl, &rl->warned_store_full,
                       "the host's shared counters are full: requests with new keys are not "
                       "limited");
-            rl_count(rl, r, RL_M_STORE_ERRORS);
+            rl_count(rl, RL_M_STORE_ERRORS);
             *o = (struct rl_outcome){
                 .allowed = true, .remaining = l->limit - 1, .reset_ms = l->period_ms};
         }
@@ -293,7 +293,7 @@ void rl_local_decide(struct ratelimit *rl, lintel_req *r, char *key, struct rl_d
                 rl->host->log(rl->self, LINTEL_LOG_LEVEL_WARN,
                               "the host's shared cache is full: new keys are counted in fixed "
                               "windows");
-            rl_count(rl, r, RL_M_STORE_ERRORS);
+            rl_count(rl, RL_M_STORE_ERRORS);
         }
     }
 }

@@ -386,7 +386,7 @@ static enum lintel_result fallback(struct pending *p)
     struct ratelimit *rl = p->rr->rl;
     if (!rl->fault_tolerant)
         return rl_unavailable(rl, p->r);
-    rl_count(rl, p->r, RL_M_FALLBACK);
+    rl_count(rl, RL_M_FALLBACK);
     struct rl_decision d;
     rl_local_decide(rl, p->r, p->key + RL_KEY_PREFIX, &d);
     return rl_apply(rl, p->r, &d, "fallback");
@@ -436,7 +436,7 @@ static void on_reply(redisAsyncContext *ac, void *reply_, void *arg)
             atomic_exchange(&rl->warned_redis, false))
             rl->host->log(rl->self, LINTEL_LOG_LEVEL_INFO, "redis %s:%d answers again",
                           rl->redis.addr, rl->redis.port);
-        rl_count(rl, p->r, RL_M_REDIS);
+        rl_count(rl, RL_M_REDIS);
         res = rl_apply(rl, p->r, &d, "redis");
     } else {
         if (reply && reply->type == REDIS_REPLY_ERROR && !atomic_exchange(&rl->warned_redis, true))

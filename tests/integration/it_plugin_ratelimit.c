@@ -594,7 +594,7 @@ static void test_config_check(void)
     CU_ASSERT_FATAL(it_write_file(conf, HEAD "%s", it_free_port(), dir, origin->port, text) == 0);
     CU_ASSERT(it_lintel_refuses(conf,
                                 "%s:12:27: routes[0].plugins[0].config.second: plugin ratelimit "
-                                "1.1.0: must be an integer from 1 to 1000000000",
+                                "1.1.1: must be an integer from 1 to 1000000000",
                                 conf));
 }
 

@@ -1,6 +1,7 @@
 /* Tests for core/metrics.c: counting across shards, the latency histogram, label escaping,
- * overflow into "_other" when a shard's tables are full, and a line-by-line check that the
- * rendered text is valid Prometheus text format. */
+ * overflow into "_other" when a shard's tables are full, plugin counters added from worker
+ * threads and other threads, and a line-by-line check that the rendered text is valid
+ * Prometheus text format. */
 #include <CUnit/Basic.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -354,6 +355,114 @@ static void test_concurrent_writers(void)
     lintel_metrics_free(m);
 }
 
+/* ---- plugin counters (metric_add) from workers and other threads ---- */
+
+#define PLUGIN_SERIES(name)                                                                        \
+    "lintel_plugin_events_total{plugin=\"rl\",instance=\"api\",name=\"" name "\"}"
+
+enum { ADDS = 200000 };
+
+struct adder {
+    struct lintel_metrics *m;
+    struct lintel_metrics_shard *bind; /* NULL: a thread that is not a worker */
+    int64_t level;                     /* the gauge it sets at the end */
+};
+
+static void *add_many(void *arg)
+{
+    struct adder *a = arg;
+    if (a->bind)
+        lintel_metrics_shard_bind(a->bind);
+    char copy[16];
+    for (unsigned i = 0; i < ADDS; i++) {
+        /* Mostly the same name pointer (the memo's case), sometimes a fresh copy (a lookup). */
+        const char *name = "allowed";
+        if (i % 1000 == 0) {
+            snprintf(copy, sizeof(copy), "%s", "allowed");
+            name = copy;
+        }
+        lintel_metrics_plugin_add(a->m, "rl", "api", name, 1);
+        if (i % 10 == 0)
+            lintel_metrics_plugin_add(a->m, "rl", "api", "limited", 3);
+    }
+    lintel_metrics_plugin_set(a->m, "rl", "api", "level", a->level);
+    return NULL;
+}
+
+/* Three worker threads (each bound to its shard) and one that is not a worker add to the same
+ * counters while the main thread renders: every rendering is well formed and never above the
+ * total, and the final sum is exact. Gauges are not summed: the last set wins. */
+static void test_plugin_counters_from_threads(void)
+{
+    enum { WORKERS = 3, THREADS = WORKERS + 1 };
+    struct lintel_metrics *m = lintel_metrics_new(WORKERS);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    pthread_t th[THREADS];
+    struct adder a[THREADS];
+    for (unsigned i = 0; i < THREADS; i++) {
+        a[i] = (struct adder){m, i < WORKERS ? lintel_metrics_shard(m, i) : NULL, 10 + i};
+        CU_ASSERT_EQUAL_FATAL(pthread_create(&th[i], NULL, add_many, &a[i]), 0);
+    }
+    lintel_metrics_plugin_add(m, "rl", "api", "allowed", 5); /* the main thread: not a worker */
+    for (int i = 0; i < 20; i++) {
+        char *t = render(m);
+        double v = value_of(t, PLUGIN_SERIES("allowed"));
+        CU_ASSERT_TRUE(v <= THREADS * (double)ADDS + 5);
+        free(t);
+    }
+    for (unsigned i = 0; i < THREADS; i++)
+        pthread_join(th[i], NULL);
+
+    char *t = render(m);
+    CU_ASSERT_EQUAL(value_of(t, PLUGIN_SERIES("allowed")), THREADS * (double)ADDS + 5);
+    CU_ASSERT_EQUAL(value_of(t, PLUGIN_SERIES("limited")), THREADS * (double)(ADDS / 10) * 3);
+    double level =
+        value_of(t, "lintel_plugin_gauge{plugin=\"rl\",instance=\"api\",name=\"level\"}");
+    CU_ASSERT_TRUE(level >= 10 && level < 10 + THREADS);
+    /* One series per name, however many threads wrote it. */
+    const char *first = strstr(t, PLUGIN_SERIES("allowed"));
+    CU_ASSERT_TRUE(first && !strstr(first + 1, PLUGIN_SERIES("allowed")));
+    free(t);
+
+    lintel_metrics_plugin_set(m, "rl", "api", "level", -7);
+    t = render(m);
+    CU_ASSERT_EQUAL(
+        value_of(t, "lintel_plugin_gauge{plugin=\"rl\",instance=\"api\",name=\"level\"}"), -7);
+    free(t);
+    lintel_metrics_free(m);
+}
+
+static void *bound_add_to_other(void *arg)
+{
+    struct lintel_metrics **ms = arg; /* ms[0]: the shard's owner; ms[1]: other metrics */
+    lintel_metrics_shard_bind(lintel_metrics_shard(ms[0], 1));
+    lintel_metrics_plugin_add(ms[0], "rl", "api", "allowed", 2);
+    lintel_metrics_plugin_add(ms[1], "rl", "api", "allowed", 7);
+    lintel_metrics_shard_bind(NULL);
+    lintel_metrics_plugin_add(ms[0], "rl", "api", "allowed", 1);
+    return NULL;
+}
+
+/* A worker adding to metrics its shard does not belong to (another gateway's, in a test) adds
+ * to those metrics' shared value; unbound, it adds like any other thread. */
+static void test_plugin_counter_binding(void)
+{
+    struct lintel_metrics *ms[2] = {lintel_metrics_new(2), lintel_metrics_new(1)};
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ms[0]);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ms[1]);
+    pthread_t th;
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, bound_add_to_other, ms), 0);
+    pthread_join(th, NULL);
+    char *t = render(ms[0]);
+    CU_ASSERT_EQUAL(value_of(t, PLUGIN_SERIES("allowed")), 3);
+    free(t);
+    t = render(ms[1]);
+    CU_ASSERT_EQUAL(value_of(t, PLUGIN_SERIES("allowed")), 7);
+    free(t);
+    lintel_metrics_free(ms[0]);
+    lintel_metrics_free(ms[1]);
+}
+
 static void test_exposition_checker(void)
 {
     /* The checker itself refuses what it should, so that passing it means something. */
@@ -375,6 +484,8 @@ static CU_TestInfo metrics_tests[] = {
     {"label escaping", test_label_escaping},
     {"full tables overflow into _other", test_overflow_into_other},
     {"concurrent writers and renders", test_concurrent_writers},
+    {"plugin counters from workers and other threads", test_plugin_counters_from_threads},
+    {"plugin counters of a worker bound to other metrics", test_plugin_counter_binding},
     {"exposition checker", test_exposition_checker},
     CU_TEST_INFO_NULL,
 };

@@ -267,8 +267,9 @@ struct lintel_host_api {
     int (*log_field_at)(lintel_req *r, size_t i, struct lintel_str *key, struct lintel_str *value);
 
     /* -- metrics -- */
-    /* Adds delta to lintel_plugin_events_total{plugin,instance,name} in GET /-/metrics.
-     * Thread: any. */
+    /* Adds delta to lintel_plugin_events_total{plugin,instance,name} in GET /-/metrics. On a
+     * worker a plain store into that worker's own copy (no lock, no atomic read-modify-write):
+     * call it per event, no need to batch. Thread: any. */
     void (*metric_add)(const lintel_instance *self, const char *name, uint64_t delta);
 
     /* -- facts for LOG handlers -- */
