@@ -171,8 +171,9 @@ struct auth_names {
 };
 
 struct auth_consumer {
-    const char *name; /* borrowed from the host: lives as long as the instance */
-    const char *id;   /* may be NULL */
+    const char *name;        /* borrowed from the host: lives as long as the instance */
+    const char *id;          /* may be NULL */
+    size_t name_len, id_len; /* measured once, at create */
 };
 
 struct auth_basic_cred {

@@ -367,9 +367,11 @@ static int read_consumers(struct build *b)
         struct lintel_consumer c = {.struct_size = sizeof(c)};
         if (b->h->consumer_at(b->self, i, &c) < 0)
             return fail(b, NULL, "cannot read the consumers");
-        a->consumers[i] = (struct auth_consumer){c.name, c.id};
+        a->consumers[i] =
+            (struct auth_consumer){c.name, c.id, strlen(c.name), c.id ? strlen(c.id) : 0};
         a->nconsumers = i + 1;
-        if (auth_table_put(&a->by_name, a->sha256, c.name, strlen(c.name), (uint32_t)i, NULL) < 0)
+        if (auth_table_put(&a->by_name, a->sha256, c.name, a->consumers[i].name_len, (uint32_t)i,
+                           NULL) < 0)
             return fail(b, NULL, "out of memory");
         const lintel_cfg *cred = c.credentials;
         if (!cred)

@@ -282,6 +282,16 @@ static void test_key(void)
     assert_allowed(in, r, "bob", NULL);
     lk_req_free(r);
 
+    /* Every line of a consumer header the client sends goes, whatever the case of its name: bob
+     * has no id, so no X-Consumer-Id at all is left. */
+    r = request("/x", "apikey: k-bob", "x-consumer-id: 7", "X-CONSUMER-ID: 8");
+    lk_req_set_header(r, "x-consumer-username", "root");
+    lk_req_set_header(r, "x-anonymous-consumer", "true");
+    lk_req_set_header(r, "X-Anonymous-Consumer", "yes");
+    assert_allowed(in, r, "bob", NULL);
+    CU_ASSERT_PTR_NULL(lk_req_header(r, "X-Anonymous-Consumer"));
+    lk_req_free(r);
+
     r = request("/x", "apikey: k-alice-", "X-Consumer-Id: 1001", NULL);
     assert_401(in, r, "invalid api key");
     CU_ASSERT_STRING_EQUAL(lk_resp_header(r, "WWW-Authenticate"), "Key realm=\"lintel\"");
@@ -294,7 +304,7 @@ static void test_key(void)
     r = request("/x?apikeys=k-alice-1", "Authorization: k-alice-1", NULL, NULL);
     assert_401(in, r, "missing credentials");
     lk_req_free(r);
-    CU_ASSERT_EQUAL(lk_metric(in, "allow_key"), 3);
+    CU_ASSERT_EQUAL(lk_metric(in, "allow_key"), 4);
     CU_ASSERT_EQUAL(lk_metric(in, "deny"), 3);
     lk_instance_free(in);
     CU_ASSERT_EQUAL(lk_violations(), 0);

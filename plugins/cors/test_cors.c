@@ -342,6 +342,47 @@ static void test_no_origin_gets_vary_only(void)
     lk_instance_free(in);
 }
 
+/* The upstream's own CORS headers, however many lines and whatever the case of their names:
+ * for an allowed origin Allow-Origin is replaced and what the configuration does not send
+ * (credentials, expose_headers) is removed, the rest left alone; for a denied origin or none,
+ * all of them go. */
+static void test_upstream_cors_headers(void)
+{
+    static const char *const sent[][2] = {
+        {"access-control-allow-origin", "*"},
+        {"Access-Control-Allow-Origin", "https://other.example"},
+        {"ACCESS-CONTROL-ALLOW-CREDENTIALS", "true"},
+        {"Access-Control-Allow-Credentials", "true"},
+        {"Access-Control-Expose-Headers", "X-Secret"},
+        {"access-control-expose-headers", "X-Other"},
+        {"Access-Control-Allow-Methods", "DELETE"},
+        {"Access-Control-Allow-Headers", "X-Any"},
+        {"access-control-max-age", "86400"},
+    };
+    struct lk_instance *in = lk_instance_or_report(plugin, "{ origins: [\"" APP "\"] }");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(in);
+    const char *origins[] = {APP, NULL, "https://evil.example"};
+    for (size_t i = 0; i < sizeof(origins) / sizeof(origins[0]); i++) {
+        struct lk_req *r = actual("GET", origins[i]);
+        for (size_t k = 0; k < sizeof(sent) / sizeof(sent[0]); k++)
+            lk_req_set_response_header(r, sent[k][0], sent[k][1]);
+        CU_ASSERT_EQUAL(lk_run(in, r, LINTEL_PHASE_RESPONSE_HEADERS), LINTEL_CONTINUE);
+        if (i == 0) { /* APP */
+            CU_ASSERT(lk_str_eq(lk_resp_header(r, "Access-Control-Allow-Origin"), APP));
+            CU_ASSERT_PTR_NULL(lk_resp_header(r, "Access-Control-Allow-Credentials"));
+            CU_ASSERT_PTR_NULL(lk_resp_header(r, "Access-Control-Expose-Headers"));
+            CU_ASSERT(lk_str_eq(lk_resp_header(r, "Access-Control-Allow-Methods"), "DELETE"));
+            CU_ASSERT(lk_str_eq(lk_resp_header(r, "Access-Control-Allow-Headers"), "X-Any"));
+            CU_ASSERT(lk_str_eq(lk_resp_header(r, "Access-Control-Max-Age"), "86400"));
+        } else {
+            CU_ASSERT(no_cors_headers(r));
+        }
+        CU_ASSERT(lk_str_eq(lk_resp_header(r, "Vary"), "Origin"));
+        lk_req_free(r);
+    }
+    lk_instance_free(in);
+}
+
 static void test_regex_origins_are_anchored(void)
 {
     struct lk_instance *in =
@@ -527,6 +568,7 @@ static CU_TestInfo cors_tests[] = {
     {"actual: denied origin gets no CORS headers, request proceeds",
      test_denied_origin_gets_no_cors_headers},
     {"actual: no Origin gets only Vary", test_no_origin_gets_vary_only},
+    {"actual: the upstream's CORS headers replaced or removed", test_upstream_cors_headers},
     {"regex origins are anchored", test_regex_origins_are_anchored},
     {"401, 429, 502 answers get the headers", test_error_responses_get_headers},
     {"Vary from the upstream is kept", test_vary_kept_and_not_repeated},

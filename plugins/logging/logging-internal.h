@@ -121,11 +121,25 @@ struct lg_out {
     int truncated;    /* a value was cut */
 };
 
+/* Bytes left in o; 0 once it has overflowed. */
+static inline size_t lg_room(const struct lg_out *o)
+{
+    return (size_t)(o->end - o->p);
+}
+
+/* An append did not fit: end moves to p, so that every later append of one byte or more fails
+ * on the room check alone (appends test no flag). */
+static inline void lg_overflow(struct lg_out *o)
+{
+    o->overflow = 1;
+    o->end = o->p;
+}
+
 /* Inline: most appends are a few constant bytes, which the compiler turns into plain stores. */
 static inline void lg_put(struct lg_out *o, const char *s, size_t n)
 {
-    if (__builtin_expect(o->overflow || (size_t)(o->end - o->p) < n, 0)) {
-        o->overflow = 1;
+    if (__builtin_expect(lg_room(o) < n, 0)) {
+        lg_overflow(o);
         return;
     }
     __builtin_memcpy(o->p, s, n);

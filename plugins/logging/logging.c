@@ -287,7 +287,7 @@ static enum lintel_result on_log(lintel_req *r, void *instance)
 LINTEL_PLUGIN_EXPORT const struct lintel_plugin lintel_plugin_v1 = {
     LINTEL_PLUGIN_INIT,
     .name = "logging",
-    .version = "1.0.0",
+    .version = "1.0.1",
     /* Last in LOG by default, so that fields other LOG handlers add are in the record. */
     .priority = -1000,
     .create = create,

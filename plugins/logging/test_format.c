@@ -209,43 +209,121 @@ static void test_default_escape(void)
     CU_ASSERT_STRING_EQUAL(default_str("caf\xc3\xa9\x7f", 6), "caf\\xc3\\xa9\\x7f");
 }
 
-/* Every byte value at every position of a 16-byte string (the 8-byte scan and the tail): the
- * output matches a byte-at-a-time reference. */
+/* What one byte becomes on its own in a JSON string and in the default escape (a byte >= 0x80
+ * alone is never valid UTF-8). */
+static void escaped_byte(int c, char *json, char *dflt, size_t cap)
+{
+    static const char ctl[] = "\n\r\t\b\f";
+    const char *short_esc = c ? strchr(ctl, c) : NULL;
+    if (c == '"' || c == '\\')
+        snprintf(json, cap, "\\%c", c);
+    else if (short_esc)
+        snprintf(json, cap, "\\%c", "nrtbf"[short_esc - ctl]);
+    else if (c < 0x20 || c == 0x7f)
+        snprintf(json, cap, "\\u%04x", c);
+    else if (c >= 0x80)
+        snprintf(json, cap, "\\ufffd");
+    else
+        snprintf(json, cap, "%c", c);
+    if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\')
+        snprintf(dflt, cap, "\\x%02x", c);
+    else
+        snprintf(dflt, cap, "%c", c);
+}
+
+/* Printable bytes that need no escaping, all different from the padding escape.c fills short
+ * words with, so that a padding byte copied by mistake shows. */
+static const char plain[] = "The-quick_brown.fox/jumps~over:THE+lazy=dog!42";
+
+static const char *json_value(const char *s, size_t n)
+{
+    struct lg_out o = out_new(sizeof(outbuf) - 1);
+    lg_put_json_value(&o, (struct lintel_str){s, n});
+    return out_str(&o);
+}
+
+/* Every byte value at every position of strings of 1 to 24 bytes (the word-at-a-time copy and
+ * each of its tails: 1, 2-3, 4-7 bytes, whole words, words and a tail): the output matches a
+ * byte-at-a-time reference, with and without the quotes of a value. */
 static void test_every_byte_every_position(void)
 {
     for (int c = 0; c < 256; c++) {
         char want_json[64], want_default[64];
-        static const char ctl[] = "\n\r\t\b\f";
-        const char *short_esc = c ? strchr(ctl, c) : NULL;
-        if (c == '"' || c == '\\')
-            snprintf(want_json, sizeof(want_json), "\\%c", c);
-        else if (short_esc)
-            snprintf(want_json, sizeof(want_json), "\\%c", "nrtbf"[short_esc - ctl]);
-        else if (c < 0x20 || c == 0x7f)
-            snprintf(want_json, sizeof(want_json), "\\u%04x", c);
-        else if (c >= 0x80)
-            snprintf(want_json, sizeof(want_json), "\\ufffd"); /* a lone byte: never UTF-8 */
-        else
-            snprintf(want_json, sizeof(want_json), "%c", c);
-        if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\')
-            snprintf(want_default, sizeof(want_default), "\\x%02x", c);
-        else
-            snprintf(want_default, sizeof(want_default), "%c", c);
-        for (int pos = 0; pos < 16; pos++) {
-            char in[16], want[128];
-            memset(in, 'a', sizeof(in));
-            in[pos] = (char)c;
-            snprintf(want, sizeof(want), "%.*s%s%.*s", pos, "aaaaaaaaaaaaaaaa", want_json, 15 - pos,
-                     "aaaaaaaaaaaaaaaa");
-            if (strcmp(json_str(in, 16), want) != 0) {
-                fprintf(stderr, "json byte %02x at %d: %s\n", c, pos, outbuf);
-                CU_FAIL("json escaping");
+        escaped_byte(c, want_json, want_default, sizeof(want_json));
+        for (int len = 1; len <= 24; len++) {
+            for (int pos = 0; pos < len; pos++) {
+                char in[24], want[128];
+                memcpy(in, plain, (size_t)len);
+                in[pos] = (char)c;
+                snprintf(want, sizeof(want), "%.*s%s%.*s", pos, plain, want_json, len - pos - 1,
+                         plain + pos + 1);
+                if (strcmp(json_str(in, (size_t)len), want) != 0) {
+                    fprintf(stderr, "json byte %02x at %d of %d: %s\n", c, pos, len, outbuf);
+                    CU_FAIL("json escaping");
+                }
+                char quoted[132];
+                snprintf(quoted, sizeof(quoted), "\"%s\"", want);
+                if (strcmp(json_value(in, (size_t)len), quoted) != 0) {
+                    fprintf(stderr, "json value byte %02x at %d of %d: %s\n", c, pos, len, outbuf);
+                    CU_FAIL("json value escaping");
+                }
+                snprintf(want, sizeof(want), "%.*s%s%.*s", pos, plain, want_default, len - pos - 1,
+                         plain + pos + 1);
+                if (strcmp(default_str(in, (size_t)len), want) != 0) {
+                    fprintf(stderr, "default byte %02x at %d of %d: %s\n", c, pos, len, outbuf);
+                    CU_FAIL("default escaping");
+                }
             }
-            snprintf(want, sizeof(want), "%.*s%s%.*s", pos, "aaaaaaaaaaaaaaaa", want_default,
-                     15 - pos, "aaaaaaaaaaaaaaaa");
-            if (strcmp(default_str(in, 16), want) != 0) {
-                fprintf(stderr, "default byte %02x at %d: %s\n", c, pos, outbuf);
-                CU_FAIL("default escaping");
+        }
+    }
+}
+
+/* Valid UTF-8 sequences are kept wherever they fall across the 8-byte words; one cut short by
+ * the end of the value is replaced. */
+static void test_utf8_across_words(void)
+{
+    static const char *const seqs[] = {"\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80"};
+    for (size_t k = 0; k < 3; k++) {
+        size_t slen = strlen(seqs[k]);
+        for (size_t len = slen; len <= 24; len++) {
+            for (size_t pos = 0; pos + slen <= len; pos++) {
+                char in[24];
+                memcpy(in, plain, len);
+                memcpy(in + pos, seqs[k], slen);
+                CU_ASSERT_EQUAL(strlen(json_str(in, len)), len);
+                CU_ASSERT_EQUAL(memcmp(outbuf, in, len), 0);
+            }
+            /* all but the last byte of the sequence, at the end */
+            char in[24], want[64];
+            memcpy(in, plain, len);
+            memcpy(in + len - (slen - 1), seqs[k], slen - 1);
+            snprintf(want, sizeof(want), "%.*s", (int)(len - (slen - 1)), plain);
+            for (size_t i = 0; i + 1 < slen; i++)
+                strcat(want, "\\ufffd");
+            CU_ASSERT_STRING_EQUAL(json_str(in, len), want);
+        }
+    }
+}
+
+/* A value that exactly fits is written whole; one byte less of room overflows without writing
+ * past the end, whether the value needs escaping or not. */
+static void test_value_exact_room(void)
+{
+    for (size_t len = 0; len <= 24; len++) {
+        char in[24];
+        memcpy(in, plain, len);
+        for (int esc = 0; esc < 2; esc++) {
+            if (esc && len)
+                in[len / 2] = '"';
+            size_t need = len + 2 + (esc && len); /* the quotes, and a backslash */
+            for (size_t cap = need - 1; cap <= need; cap++) {
+                memset(outbuf, 'X', need + 8);
+                struct lg_out o = out_new(cap);
+                lg_put_json_value(&o, (struct lintel_str){in, len});
+                CU_ASSERT_EQUAL(o.overflow, cap < need);
+                CU_ASSERT_EQUAL(outbuf[cap], 'X');
+                if (cap == need)
+                    CU_ASSERT_EQUAL(o.p, outbuf + need);
             }
         }
     }
@@ -467,6 +545,152 @@ static void test_json_hostile_values(void)
     CU_ASSERT_EQUAL(strchr(s, '\n'), s + strlen(s) - 1); /* one line */
 }
 
+/* ---- pinned records: the renderer's fast paths must not change a byte --------------------- */
+
+static struct fake bench_fields = {
+    .fields = {{"auth_method", "key"},
+               {"ratelimit", "allowed"},
+               {"ratelimit_remaining", "999999999"}},
+};
+
+/* tools/bench's request through auth, ratelimit and cors (tools/bench.d/lintel-plugins.yaml). */
+static struct lg_facts bench_facts(void)
+{
+    struct lg_facts f = {
+        .info = {.struct_size = sizeof(struct lintel_req_info),
+                 .status = 200,
+                 .start_unix_us = 1700000000123456ull,
+                 .duration_us = 30306,
+                 .bytes_out = 20,
+                 .host = S("127.0.0.1:18432"),
+                 .target = S("/api/users/42"),
+                 .http_minor = 1,
+                 .upstream = S("origin"),
+                 .upstream_addr = S("127.0.0.1:18431"),
+                 .upstream_connect_us = 3179,
+                 .upstream_response_us = 7239},
+        .request_id = S("fa477f32293e81370000000000000001"),
+        .remote_addr = S("127.0.0.1"),
+        .method = S("GET"),
+        .route = S("bench"),
+        .consumer = S("bench"),
+        .ctx = &bench_fields,
+        .field_at = fake_field_at,
+        .header = fake_header,
+    };
+    lg_facts_split_target(&f);
+    return f;
+}
+
+static const char bench_record[] =
+    "{\"time\":\"2023-11-14T22:13:20.123Z\",\"request_id\":\"fa477f32293e81370000000000000001\","
+    "\"remote_addr\":\"127.0.0.1\",\"method\":\"GET\",\"host\":\"127.0.0.1:18432\","
+    "\"path\":\"/api/users/42\",\"query\":null,\"protocol\":\"HTTP/1.1\","
+    "\"status\":200,\"bytes_received\":0,\"bytes_sent\":20,\"request_time\":0.030306,"
+    "\"upstream\":\"origin\",\"upstream_addr\":\"127.0.0.1:18431\","
+    "\"upstream_connect_time\":0.003179,\"upstream_response_time\":0.007239,"
+    "\"route\":\"bench\",\"consumer\":\"bench\","
+    "\"fields\":{\"auth_method\":\"key\",\"ratelimit\":\"allowed\","
+    "\"ratelimit_remaining\":\"999999999\"}}\n";
+
+/* Values of every length class and with escapes where the word copy hands over to the escaper;
+ * numbers of every size; times past 10 s. */
+static struct fake odd_fields = {
+    .fields = {{"", ""}, {"k", "\x7f"}, {"key\"with", "value\\with\ttab and \xc3\xa9t\xc3\xa9"}},
+};
+
+static struct lg_facts odd_facts(void)
+{
+    struct lg_facts f = {
+        .info = {.struct_size = sizeof(struct lintel_req_info),
+                 .status = 504,
+                 .start_unix_us = 1704067199999999ull,
+                 .duration_us = 12345678901ull,
+                 .bytes_in = 1000,
+                 .bytes_out = 18446744073709551615ull,
+                 .host = S("h\"st.example:8080"),
+                 .target = S("/caf\xc3\xa9/\xff\x01/x?q=\xe2\x82\xac&r=\"1\""),
+                 .http_minor = 0,
+                 .upstream = S("u"),
+                 .upstream_addr = S("[2001:db8::1]:443"),
+                 .upstream_connect_us = 99,
+                 .upstream_response_us = 10000000},
+        .request_id = S("client-supplied\\id"),
+        .remote_addr = S("2001:db8::42"),
+        .method = S("PROPFIND"),
+        .route = S("ab"),
+        .consumer = S("\xf0\x9f\x98\x80"),
+        .ctx = &odd_fields,
+        .field_at = fake_field_at,
+        .header = fake_header,
+    };
+    lg_facts_split_target(&f);
+    return f;
+}
+
+static const char odd_record[] =
+    "{\"time\":\"2023-12-31T23:59:59.999Z\",\"request_id\":\"client-supplied\\\\id\","
+    "\"remote_addr\":\"2001:db8::42\",\"method\":\"PROPFIND\",\"host\":\"h\\\"st.example:8080\","
+    "\"path\":\"/caf\xc3\xa9/\\ufffd\\u0001/x\",\"query\":\"q=\xe2\x82\xac&r=\\\"1\\\"\","
+    "\"protocol\":\"HTTP/1.0\",\"status\":504,\"bytes_received\":1000,"
+    "\"bytes_sent\":18446744073709551615,\"request_time\":12345.678901,"
+    "\"upstream\":\"u\",\"upstream_addr\":\"[2001:db8::1]:443\","
+    "\"upstream_connect_time\":0.000099,\"upstream_response_time\":10.000000,"
+    "\"route\":\"ab\",\"consumer\":\"\xf0\x9f\x98\x80\",\"fields\":{\"\":\"\","
+    "\"k\":\"\\u007f\",\"key\\\"with\":\"value\\\\with\\ttab and \xc3\xa9t\xc3\xa9\"}}\n";
+
+/* Renders f at every buffer size from lo to hi: the whole record (want) from its length on,
+ * cut (want_cut, NULL: nothing) below it down to want_cut's length, nothing below that. */
+static void check_caps(const struct lg_config *c, const struct lg_facts *f, const char *want,
+                       const char *want_cut, size_t lo, size_t hi)
+{
+    size_t len = strlen(want), cut_len = want_cut ? strlen(want_cut) : len;
+    for (size_t cap = lo; cap <= hi; cap++) {
+        const char *s = render(c, f, cap);
+        const char *expect = cap >= len ? want : cap >= cut_len ? want_cut : NULL;
+        if (expect ? !s || strcmp(s, expect) != 0 : s != NULL) {
+            fprintf(stderr, "cap %zu: %s\n", cap, s ? s : "(nothing)");
+            CU_FAIL("record at this buffer size");
+        }
+    }
+}
+
+static void test_json_pinned_records(void)
+{
+    struct lg_config c = json_config();
+    struct lg_facts f = bench_facts();
+    CU_ASSERT_STRING_EQUAL(render(&c, &f, sizeof(record) - 1), bench_record);
+    check_caps(&c, &f, bench_record, NULL, strlen(bench_record) - 80, strlen(bench_record) + 16);
+    f = odd_facts();
+    CU_ASSERT_STRING_EQUAL(render(&c, &f, sizeof(record) - 1), odd_record);
+    check_caps(&c, &f, odd_record, NULL, strlen(odd_record) - 80, strlen(odd_record) + 16);
+}
+
+/* A record cut short: values over 256 bytes are cut (at an escape, too), and the record says
+ * so; pinned whole, at every buffer size around both lengths. */
+static void test_json_pinned_cut_record(void)
+{
+    struct lg_config c = json_config();
+    struct lg_facts f = bench_facts();
+    static char path[600], want[2048], want_cut[2048];
+    for (size_t i = 0; i < sizeof(path); i++)
+        path[i] = plain[i % (sizeof(plain) - 1)];
+    path[0] = '/';
+    path[255] = '"'; /* the 256th byte: cut just after its escape */
+    f.info.target = (struct lintel_str){path, sizeof(path)};
+    lg_facts_split_target(&f);
+    const char *head = strstr(bench_record, ",\"path\":\"");
+    const char *tail = strstr(bench_record, "\",\"query\"");
+    CU_ASSERT_FATAL(head && tail);
+    snprintf(want, sizeof(want), "%.*s,\"path\":\"%.255s\\\"%.*s%s", (int)(head - bench_record),
+             bench_record, path, (int)sizeof(path) - 256, path + 256, tail);
+    size_t tail_len = strlen(tail);
+    snprintf(want_cut, sizeof(want_cut), "%.*s,\"path\":\"%.255s\\\"%.*s,\"truncated\":true}\n",
+             (int)(head - bench_record), bench_record, path, (int)(tail_len - 2), tail);
+    CU_ASSERT_STRING_EQUAL(render(&c, &f, sizeof(record) - 1), want);
+    check_caps(&c, &f, want, want_cut, strlen(want_cut) - 16, strlen(want) + 16);
+}
+
 static void test_record_too_long(void)
 {
     struct lg_config c = json_config();
@@ -510,6 +734,8 @@ static CU_TestInfo escape_tests[] = {
     {"JSON escaping keeps valid UTF-8, replaces invalid bytes", test_json_escape_utf8},
     {"default (nginx) escaping", test_default_escape},
     {"every byte value at every position", test_every_byte_every_position},
+    {"UTF-8 sequences across words", test_utf8_across_words},
+    {"a value in exactly its room", test_value_exact_room},
     {"value cap and bounded output", test_value_cap_and_overflow},
     {"numbers and seconds", test_numbers},
     {"times, with the per-second cache", test_times},
@@ -527,6 +753,8 @@ static CU_TestInfo format_tests[] = {
     {"JSON record with absent values", test_json_absent_values},
     {"JSON record with hostile values", test_json_hostile_values},
     {"a record too long for max_record", test_record_too_long},
+    {"pinned JSON records, at every buffer size", test_json_pinned_records},
+    {"a pinned record cut short", test_json_pinned_cut_record},
     {"path and query from the target", test_split_target},
     CU_TEST_INFO_NULL,
 };

@@ -464,7 +464,7 @@ static void test_credential_error(void)
     it_buf_free(&text);
     CU_ASSERT(it_lintel_refuses(conf,
                                 "%s:10:62: consumers[0].credentials.jwt[0].public_key_file: plugin "
-                                "auth 1.0.0: cannot read: No such file or directory",
+                                "auth 1.0.1: cannot read: No such file or directory",
                                 conf));
 }
 

@@ -357,7 +357,7 @@ static void test_documented_config_is_valid(void)
                         "  - { name: cors, config: { origins: [\"https://a.test/\"] } }\n");
     CU_ASSERT_PTR_NOT_NULL_FATAL(bad);
     CU_ASSERT(
-        it_lintel_refuses(bad, "%s:5:39: plugins[0].config.origins[0]: plugin cors 1.0.0: ", bad));
+        it_lintel_refuses(bad, "%s:5:39: plugins[0].config.origins[0]: plugin cors 1.0.1: ", bad));
 }
 
 static CU_TestInfo tests[] = {
