@@ -90,14 +90,16 @@ static void destroy(void *instance)
     free(instance);
 }
 
-/* Worker 0 keeps the gauges: set now, and during a ramp once a second (also without traffic). */
+/* Worker 0 keeps the gauges: set now, then once a second (also without traffic), ramp or not.
+ * After a reload the instance it replaces keeps its timer until it has drained, and may set the
+ * gauges of the same instance name meanwhile: the next tick puts this instance's share back. */
 static int worker_init(void *instance, unsigned worker)
 {
     struct canary *c = instance;
     if (worker != 0)
         return 0;
     set_gauges(c);
-    if (c->ramp && !c->host->worker_timer(c->self, GAUGE_MS, 1, on_gauge_timer, c))
+    if (!c->host->worker_timer(c->self, GAUGE_MS, 1, on_gauge_timer, c))
         return -1;
     return 0;
 }

@@ -326,6 +326,11 @@ static void test_fixed_percent_gauge(void)
     CU_ASSERT_FATAL(in != NULL);
     CU_ASSERT_EQUAL(lk_gauge(in, "percent"), 12); /* set by worker_init, before any request */
     CU_ASSERT_EQUAL(lk_gauge(in, "percent_bp"), 1250);
+    /* and again every second, without traffic: after a reload, the configuration being replaced
+     * may still set the gauges of the same instance name while it drains */
+    CU_ASSERT_EQUAL(lk_advance(1000), 1);
+    CU_ASSERT_EQUAL(lk_advance(3000), 3);
+    CU_ASSERT_EQUAL(lk_gauge(in, "percent_bp"), 1250);
     lk_instance_free(in);
 }
 
@@ -653,7 +658,7 @@ static CU_TestInfo canary_tests[] = {
     {"raising 10 -> 30 % moves only stable users", test_raising_moves_only_stable_users},
     {"ramp: steps on the faked clock, no user goes back", test_ramp_steps_on_the_clock},
     {"ramp: UTC offsets, smooth, downwards", test_ramp_offsets_and_smooth},
-    {"fixed percent: the gauges from the start", test_fixed_percent_gauge},
+    {"fixed percent: the gauges from the start, then every second", test_fixed_percent_gauge},
     {"override header and cookie, both ways", test_override_both_ways},
     {"upstream_fallback: no healthy canary target -> stable", test_fallback_when_canary_unhealthy},
     {"key from arg, header, cookie, consumer, ip; missing -> ip", test_key_sources},
