@@ -279,7 +279,9 @@ static void *worker_main(void *arg)
     snprintf(name, sizeof(name), "w%u", w->id);
     lintel_log_set_thread(name);
     lintel_worker_self_set(w);
-    lintel_metrics_shard_bind(w->metrics); /* plugin counters go to this worker's shard */
+    /* Plugin counters go to this worker's shard. The metrics outlive the binding: main joins
+     * every worker before lintel_metrics_free, and a reload keeps the same metrics. */
+    lintel_metrics_shard_bind(w->metrics);
     w->httpc = lintel_httpc_new(w->base);
     if (!w->httpc)
         lintel_warn("worker %u: no outbound HTTP client: plugins' HTTP calls will fail", w->id);
