@@ -1,5 +1,5 @@
 /*
- * relay: the kernel floor of a proxy on this machine (tools/bench, part "floor").
+ * relay: the kernel floor of a proxy on this machine (tools/bench, part "relay").
  *
  * Not an HTTP proxy: each client connection gets its own upstream connection, opened at accept,
  * and bytes are copied both ways as they come, with no parsing, no routing, no timers and no

@@ -137,7 +137,7 @@ def runs(path, base):
         for name in order:
             m = med[name]
             f.write(f"{name} {m['rps']:.1f} {m['p50']:.1f} {m['p99']:.1f} {m['cpu_us']:.3f} "
-                    f"{m['cores']:.3f}\n")
+                    f"{m['cores']:.3f} {m['sys_us']:.3f}\n")
 
 
 def scaling(path, ncpu):
