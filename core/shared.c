@@ -104,6 +104,7 @@ struct cache_slot {
 };
 
 struct table {
+    void *mem;            /* the allocation; slots is its first 64-byte boundary */
     unsigned char *slots;
     size_t stride;
     size_t mask;
@@ -456,10 +457,16 @@ static int table_init(struct table *t, size_t nslots, size_t stride, bool cache)
     }
     if (n > SIZE_MAX / stride)
         return -1;
-    t->slots = aligned_alloc(64, n * stride); /* 128-bit counter words need 16-byte alignment */
-    if (!t->slots)
+    /* Zeroed memory is every slot EMPTY, gen 0. calloc of a block this large maps fresh zero
+     * pages and does not write them, so a slot's page becomes resident only once a slot on it
+     * is used (65536 counters and 4096 cache slots would be about 47 MB if touched up front).
+     * Slots start on a 64-byte boundary (their stride keeps it; 128-bit words need 16). */
+    if (n * stride > SIZE_MAX - 63)
         return -1;
-    memset(t->slots, 0, n * stride); /* every slot EMPTY, gen 0 */
+    t->mem = calloc(1, n * stride + 63);
+    if (!t->mem)
+        return -1;
+    t->slots = (unsigned char *)(((uintptr_t)t->mem + 63) & ~(uintptr_t)63);
     t->stride = stride;
     t->mask = n - 1;
     t->probe_max = n < PROBE_MAX ? n : PROBE_MAX;
@@ -491,8 +498,8 @@ void lintel_shared_free(struct lintel_shared *s)
 {
     if (!s)
         return;
-    free(s->counters.slots);
-    free(s->cache.slots);
+    free(s->counters.mem);
+    free(s->cache.mem);
     free(s);
 }
 
