@@ -22,6 +22,7 @@
 
 #include <event2/buffer.h>
 
+#include "log.h"
 #include "plugin_loader.h"
 
 enum {
@@ -119,7 +120,8 @@ struct lintel_metrics {
     /* By slot: a gauge's value (the last set wins), or what threads other than workers added to
      * a counter (each worker's part is in its shard). */
     _Atomic uint64_t shared_values[PLUGIN_METRICS];
-    _Atomic uint64_t plugin_dropped; /* adds that found the table full */
+    _Atomic uint64_t plugin_dropped; /* adds and sets that found no slot (table full, long name) */
+    atomic_flag plugin_drop_logged;
 };
 
 /* Adds d to a counter that only the calling thread writes. */
@@ -596,13 +598,27 @@ static struct plugin_metric *plugin_slot(struct lintel_metrics *m, bool gauge, c
     return NULL;
 }
 
+/* An add or set that found no slot: counted (lintel_plugin_metrics_dropped_total) and, the first
+ * time, logged with the names that did not fit. */
+static void plugin_drop(struct lintel_metrics *m, const char *plugin, const char *instance,
+                        const char *name, uint64_t n)
+{
+    atomic_fetch_add_explicit(&m->plugin_dropped, n, memory_order_relaxed);
+    if (!atomic_flag_test_and_set(&m->plugin_drop_logged))
+        lintel_warn("metrics: plugin %s, instance %s: metric \"%s\" not kept: the table of %d "
+                    "plugin series is full or a name is too long (plugin and name at most 63 "
+                    "bytes, instance 95); further drops are only counted, in "
+                    "lintel_plugin_metrics_dropped_total",
+                    plugin, instance, name, PLUGIN_METRICS);
+}
+
 void lintel_metrics_plugin_add(struct lintel_metrics *m, const char *plugin, const char *instance,
                                const char *name, uint64_t delta)
 {
     struct plugin_metric *p = plugin_slot(m, false, plugin, instance, name);
     if (!p) {
         if (m)
-            atomic_fetch_add_explicit(&m->plugin_dropped, delta, memory_order_relaxed);
+            plugin_drop(m, plugin, instance, name, delta);
         return;
     }
     /* A worker is the only writer of its shard: a plain store, no locked instruction, no cache
@@ -622,7 +638,7 @@ void lintel_metrics_plugin_set(struct lintel_metrics *m, const char *plugin, con
         atomic_store_explicit(&m->shared_values[p - m->plugin], (uint64_t)value,
                               memory_order_relaxed);
     else if (m)
-        atomic_fetch_add_explicit(&m->plugin_dropped, 1, memory_order_relaxed);
+        plugin_drop(m, plugin, instance, name, 1);
 }
 
 static void render_plugin_metric(struct lintel_metrics *m, size_t i, bool gauge,
@@ -658,6 +674,11 @@ static void render_plugin_metrics(struct lintel_metrics *m, struct evbuffer *out
         for (size_t i = 0; i < PLUGIN_METRICS; i++)
             render_plugin_metric(m, i, gauge, out);
     }
+    add_family(out, "lintel_plugin_metrics_dropped_total", "counter",
+               "Plugin metric_add and metric_set calls not kept: the plugin series table is full "
+               "or a name is too long.");
+    evbuffer_add_printf(out, "lintel_plugin_metrics_dropped_total %llu\n",
+                        (unsigned long long)peek(&m->plugin_dropped));
 }
 
 static void add_target_labels(struct evbuffer *out, const char *metric,

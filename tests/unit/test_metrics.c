@@ -463,6 +463,44 @@ static void test_plugin_counter_binding(void)
     lintel_metrics_free(ms[1]);
 }
 
+/* Past the table's 512 series, and with a name too long, adds and sets are not kept: counted in
+ * lintel_plugin_metrics_dropped_total (0 before), the series already there unharmed. */
+static void test_plugin_series_dropped(void)
+{
+    struct lintel_metrics *m = lintel_metrics_new(1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    char *t = render(m);
+    CU_ASSERT_EQUAL(value_of(t, "lintel_plugin_metrics_dropped_total"), 0);
+    free(t);
+    char name[32];
+    for (int i = 0; i < 512; i++) {
+        snprintf(name, sizeof(name), "n%d", i);
+        lintel_metrics_plugin_add(m, "rl", "api", name, 1);
+    }
+    lintel_metrics_plugin_add(m, "rl", "api", "one-too-many", 4);
+    lintel_metrics_plugin_set(m, "rl", "api", "gauge-too-many", 9);
+    t = render(m);
+    CU_ASSERT_EQUAL(value_of(t, "lintel_plugin_metrics_dropped_total"), 5);
+    CU_ASSERT_EQUAL(value_of(t, PLUGIN_SERIES("n0")), 1);
+    CU_ASSERT_EQUAL(value_of(t, PLUGIN_SERIES("n511")), 1);
+    CU_ASSERT_EQUAL(value_of(t, PLUGIN_SERIES("one-too-many")), -1);
+    free(t);
+    lintel_metrics_free(m);
+
+    m = lintel_metrics_new(1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    char long_name[80];
+    memset(long_name, 'x', sizeof(long_name) - 1);
+    long_name[sizeof(long_name) - 1] = '\0';
+    lintel_metrics_plugin_add(m, "rl", "api", long_name, 2);
+    lintel_metrics_plugin_add(m, "rl", "api", "fits", 1);
+    t = render(m);
+    CU_ASSERT_EQUAL(value_of(t, "lintel_plugin_metrics_dropped_total"), 2);
+    CU_ASSERT_EQUAL(value_of(t, PLUGIN_SERIES("fits")), 1);
+    free(t);
+    lintel_metrics_free(m);
+}
+
 static void test_exposition_checker(void)
 {
     /* The checker itself refuses what it should, so that passing it means something. */
@@ -486,6 +524,7 @@ static CU_TestInfo metrics_tests[] = {
     {"concurrent writers and renders", test_concurrent_writers},
     {"plugin counters from workers and other threads", test_plugin_counters_from_threads},
     {"plugin counters of a worker bound to other metrics", test_plugin_counter_binding},
+    {"plugin series past the table, or with a long name: dropped and counted", test_plugin_series_dropped},
     {"exposition checker", test_exposition_checker},
     CU_TEST_INFO_NULL,
 };
