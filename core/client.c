@@ -18,6 +18,7 @@
 #include <openssl/err.h>
 
 #include "balance.h" /* lintel_hash64 */
+#include "clock.h"
 #include "headwrite.h"
 #include "log.h"
 #include "metrics.h"
@@ -679,13 +680,6 @@ struct lintel_refusal {
     uint64_t deadline_ms;
 };
 
-static uint64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static struct ipcount **ipcount_slot(struct lintel_ipcounts *t, const char *ip)
 {
     struct ipcount **p = &t->b[lintel_hash64(ip, strlen(ip)) % IPCOUNT_BUCKETS];
@@ -743,7 +737,7 @@ static void refusal_free(struct lintel_refusal *r)
 static void on_refusal(evutil_socket_t fd, short what, void *arg)
 {
     struct lintel_refusal *r = arg;
-    uint64_t now = mono_ms();
+    uint64_t now = lintel_mono_ms();
     if ((what & EV_READ) && now < r->deadline_ms) {
         char buf[4096];
         ssize_t n;
@@ -767,7 +761,7 @@ static void refuse(struct lintel_worker *w, int fd, bool tls, int status, const 
     const struct lintel_host_services *svc = lintel_host_services_get();
     if (svc && svc->metrics)
         lintel_metrics_plugin_add(svc->metrics, "lintel", "limits", limit, 1);
-    uint64_t now = mono_ms();
+    uint64_t now = lintel_mono_ms();
     if (now - w->refusal_logged_ms >= 1000) {
         w->refusal_logged_ms = now;
         lintel_warn("refused a connection from %s: limits.%s reached (%d); further refusals "

@@ -17,6 +17,7 @@
 #include <event2/event.h>
 
 #include "balance.h"
+#include "clock.h"
 #include "log.h"
 #include "metrics.h"
 #include "snapshot.h"
@@ -117,9 +118,7 @@ static void describe(uint64_t info, char *buf, size_t len)
 
 uint64_t lintel_health_now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000 + 1;
+    return lintel_mono_ms() + 1;
 }
 
 static bool word_down(uint64_t w, uint64_t now)

@@ -57,7 +57,8 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+
+#include "clock.h"
 
 #define KEY_BYTES (LINTEL_SHARED_NS_MAX + 1 + LINTEL_SHARED_KEY_MAX)
 #define KEY_WORDS ((KEY_BYTES + 7) / 8)
@@ -126,13 +127,6 @@ struct lookup {
     uint64_t hash;
     size_t nwords;
 };
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* Gives way to whoever holds what we wait for: a CPU hint, then the scheduler now and then. */
 static void backoff(unsigned *spins)
@@ -557,7 +551,7 @@ static int window_add(struct lintel_shared *s, const struct lookup *k, int64_t d
 {
     bool pair = (k->ident & 0xff) == KIND_PAIR;
     for (;;) {
-        uint64_t now = now_ms(), state;
+        uint64_t now = lintel_mono_ms(), state;
         struct counter_slot *cs =
             (struct counter_slot *)slot_find(&s->counters, k, true, now, &state);
         if (!cs)
@@ -586,7 +580,7 @@ int lintel_shared_counter_add(struct lintel_shared *s, const char *ns, const cha
     if (window_ms == 0) {
         uint64_t state;
         struct counter_slot *cs =
-            (struct counter_slot *)slot_find(&s->counters, &k, true, now_ms(), &state);
+            (struct counter_slot *)slot_find(&s->counters, &k, true, lintel_mono_ms(), &state);
         if (!cs)
             return -1;
         /* Counters without a window are never reclaimed: the slot stays this key's. */
@@ -680,13 +674,13 @@ static int cache_store(struct lintel_shared *s, const char *ns, const char *key,
     for (;;) {
         uint64_t state;
         struct cache_slot *cs =
-            (struct cache_slot *)slot_find(&s->cache, &k, true, now_ms(), &state);
+            (struct cache_slot *)slot_find(&s->cache, &k, true, lintel_mono_ms(), &state);
         if (!cs)
             return -1;
         int64_t seq = cache_lock(cs, state);
         if (seq < 0)
             continue; /* reclaimed since we found it */
-        uint64_t now = now_ms();
+        uint64_t now = lintel_mono_ms();
         if (only_absent) {
             uint32_t was = atomic_load_explicit(&cs->len, memory_order_relaxed);
             uint64_t expires = atomic_load_explicit(&cs->expires, memory_order_relaxed);
@@ -721,7 +715,7 @@ ssize_t lintel_shared_cache_get(struct lintel_shared *s, const char *ns, const c
         return -1;
     unsigned char *dst = buf;
     for (;;) {
-        uint64_t now = now_ms(), state;
+        uint64_t now = lintel_mono_ms(), state;
         struct cache_slot *cs = (struct cache_slot *)slot_find(&s->cache, &k, false, now, &state);
         if (!cs)
             return -1;

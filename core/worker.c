@@ -14,6 +14,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "clock.h"
 #include "fastio.h"
 #include "httpc.h"
 #include "log.h"
@@ -226,19 +227,12 @@ static void begin_drain(struct lintel_worker *w)
     maybe_finish_drain(w);
 }
 
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* A reload lets requests in flight finish on their snapshot, but not forever: past the drain
  * timeout they are ended (503 if nothing was sent yet), so old plugin images can be unloaded. */
 static void on_sweep(evutil_socket_t fd, short what, void *arg)
 {
     struct lintel_worker *w = arg;
-    uint64_t now = now_ms();
+    uint64_t now = lintel_mono_ms();
     lintel_clients_expire(w, now, w->current->snap->cfg->timeouts.drain_ms);
 }
 
@@ -258,7 +252,7 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
             if (old->users != ws->users)
                 for (struct lintel_wsnap *view = old->users->views; view; view = view->users_next)
                     if (!view->retired_ms)
-                        view->retired_ms = now_ms();
+                        view->retired_ms = lintel_mono_ms();
             w->current = ws;
             lintel_wsnap_unref(old);
             lintel_debug("now on configuration %u", s->generation);
