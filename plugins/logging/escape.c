@@ -13,6 +13,21 @@ static const char pairs[201] =
     "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
     "8081828384858687888990919293949596979899";
 
+/* v (< 1000) as three digits at d. */
+static inline void digits3(char *d, uint32_t v)
+{
+    d[0] = (char)('0' + v / 100);
+    memcpy(d + 1, pairs + 2 * (v % 100), 2);
+}
+
+/* v (< 1000000) as six digits at d. */
+static inline void digits6(char *d, uint32_t v)
+{
+    memcpy(d, pairs + 2 * (v / 10000), 2);
+    memcpy(d + 2, pairs + 2 * (v / 100 % 100), 2);
+    memcpy(d + 4, pairs + 2 * (v % 100), 2);
+}
+
 /* Decimal digits of v. */
 static size_t u64_digits(uint64_t v)
 {
@@ -36,7 +51,8 @@ void lg_put_u64(struct lg_out *o, uint64_t v)
         return;
     }
     if (v < 1000) {
-        char tmp[3] = {(char)('0' + v / 100), pairs[2 * (v % 100)], pairs[2 * (v % 100) + 1]};
+        char tmp[3];
+        digits3(tmp, (uint32_t)v);
         lg_put(o, tmp, 3);
         return;
     }
@@ -62,16 +78,15 @@ void lg_put_u64(struct lg_out *o, uint64_t v)
 static void put_frac6(struct lg_out *o, uint32_t v)
 {
     char tmp[7] = {'.'};
-    memcpy(tmp + 1, pairs + 2 * (v / 10000), 2);
-    memcpy(tmp + 3, pairs + 2 * (v / 100 % 100), 2);
-    memcpy(tmp + 5, pairs + 2 * (v % 100), 2);
+    digits6(tmp + 1, v);
     lg_put(o, tmp, 7);
 }
 
 /* '.' and v (< 1000) as three digits. */
 static void put_frac3(struct lg_out *o, uint32_t v)
 {
-    char tmp[4] = {'.', (char)('0' + v / 100), pairs[2 * (v % 100)], pairs[2 * (v % 100) + 1]};
+    char tmp[4] = {'.'};
+    digits3(tmp + 1, v);
     lg_put(o, tmp, 4);
 }
 
@@ -81,9 +96,7 @@ void lg_put_seconds(struct lg_out *o, uint64_t us)
     uint32_t frac = (uint32_t)(us - sec * 1000000);
     if (sec < 10) { /* most durations: "S.UUUUUU" in one append */
         char tmp[8] = {(char)('0' + sec), '.'};
-        memcpy(tmp + 2, pairs + 2 * (frac / 10000), 2);
-        memcpy(tmp + 4, pairs + 2 * (frac / 100 % 100), 2);
-        memcpy(tmp + 6, pairs + 2 * (frac % 100), 2);
+        digits6(tmp + 2, frac);
         lg_put(o, tmp, 8);
         return;
     }
