@@ -58,6 +58,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <lintel/hash.h>
+
 #include "clock.h"
 
 #define KEY_BYTES (LINTEL_SHARED_NS_MAX + 1 + LINTEL_SHARED_KEY_MAX)
@@ -159,18 +161,8 @@ static uint64_t st_make(uint64_t gen, uint64_t st)
  * slot index) mix well. */
 static uint64_t hash_key(const char *p, size_t n, uint64_t ident, uint64_t window_ms)
 {
-    uint64_t h = UINT64_C(14695981039346656037);
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)p[i];
-        h *= UINT64_C(1099511628211);
-    }
-    h ^= ident * UINT64_C(0x9e3779b97f4a7c15) ^ window_ms;
-    h ^= h >> 33;
-    h *= UINT64_C(0xff51afd7ed558ccd);
-    h ^= h >> 33;
-    h *= UINT64_C(0xc4ceb9fe1a85ec53);
-    h ^= h >> 33;
-    return h;
+    uint64_t h = lintel_fnv1a64(LINTEL_FNV1A64_OFFSET, p, n);
+    return lintel_mix64(h ^ ident * UINT64_C(0x9e3779b97f4a7c15) ^ window_ms);
 }
 
 static int lookup_make(struct lookup *k, const char *ns, const char *key, enum kind kind,
