@@ -22,7 +22,7 @@
 
 /* Runs before BALANCE plugins of priority 0 that pick a target of the upstream it chose. */
 #define CANARY_PRIORITY 100
-#define GAUGE_MS 1000 /* during a ramp, the gauges follow the share once a second */
+#define GAUGE_MS 1000 /* worker 0 sets the share gauges once a second */
 
 static const char *const metric_names[CANARY_M_N] = {"canary",   "stable", "forced",
                                                      "fallback", "no_key", "errors"};
